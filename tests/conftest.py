@@ -18,3 +18,19 @@ os.environ.setdefault("RUNPOD_SKIP_GPU_CHECK", "true")
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def tiny_llm_dir(tmp_path_factory) -> Path:
+    """A tiny Llama (+ tokenizer with chat template) folder, built once per test session."""
+    from devkit.fixtures.llm import build
+
+    return build(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_dir(tmp_path_factory) -> Path:
+    """A tiny SDXL pipeline folder, built once per test session."""
+    from devkit.fixtures.sdxl import build
+
+    return build(tmp_path_factory.mktemp("tiny-sdxl"))
