@@ -11,7 +11,8 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from shared.errors import guard
 
