@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 WORKER ?=
 
-.PHONY: help setup test lint
+.PHONY: help setup test lint docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,5 +29,9 @@ $(VENV_STAMP): requirements-dev.txt pyproject.toml shared/pyproject.toml
 test: setup ## Run the whole test suite (installs first if needed)
 	$(PY) -m pytest
 
-lint: setup ## Lint with ruff
+lint: setup ## Lint with ruff, and check that generated docs are current
 	$(VENV)/bin/ruff check .
+	$(PY) -m devkit.docs check
+
+docs: setup ## Regenerate each worker README's input table from its input model
+	$(PY) -m devkit.docs write
