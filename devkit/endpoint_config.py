@@ -9,15 +9,21 @@ One file per worker, reviewed like code. A named scaling profile gives the defau
     types = ["NVIDIA GeForce RTX 4090"]
     [scaling]
     max_workers = 2                    # overrides the profile's value
+
+Secrets never go in this file: an env var whose name looks secret (``*TOKEN*``, ``*KEY*``,
+``*SECRET*``, ``*PASSWORD*``) must hold a RunPod secret reference, ``{{ RUNPOD_SECRET_<name> }}``,
+which RunPod resolves when it starts a worker.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 REPO = Path(__file__).resolve().parents[1]
 WORKERS_DIR = REPO / "workers"
@@ -33,6 +39,12 @@ class Scaling(_Strict):
     idle_timeout: int = Field(ge=1, le=3600, description="Seconds an idle worker waits before it stops.")
     execution_timeout: int = Field(ge=5, le=7 * 24 * 3600, description="Seconds a job may run before TIMED_OUT.")
     flashboot: bool = Field(description="RunPod FlashBoot (snapshot-based fast start).")
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> Scaling:
+        if self.min_workers > self.max_workers:
+            raise ValueError(f"min_workers ({self.min_workers}) is above max_workers ({self.max_workers})")
+        return self
 
 
 #: The seed's named scaling profiles.
@@ -56,6 +68,11 @@ class Container(_Strict):
     registry_auth_id: str | None = Field(None, description="RunPod registry credential id for private images.")
 
 
+#: Env names that usually carry credentials; their values must be RunPod secret references.
+_SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
+_SECRET_REFERENCE = re.compile(r"^\{\{\s*RUNPOD_SECRET_[A-Za-z0-9_-]+\s*\}\}$")
+
+
 class EndpointConfig(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     profile: Literal["development", "latency-sensitive", "cost-optimised"] = "development"
@@ -65,8 +82,29 @@ class EndpointConfig(_Strict):
     env: dict[str, str] = Field(default_factory=dict, description="Non-secret environment of the workers.")
     scaling: dict[str, int | bool] = Field(default_factory=dict, description="Overrides of the profile's knobs.")
 
+    @field_validator("env")
+    @classmethod
+    def _no_plain_secrets(cls, env: dict[str, str]) -> dict[str, str]:
+        leaked = [name for name, value in env.items()
+                  if _SECRET_NAME.search(name) and not _SECRET_REFERENCE.match(value)]
+        if leaked:
+            raise ValueError(
+                f"{', '.join(sorted(leaked))}: looks like a secret; use a RunPod secret reference "
+                "'{{ RUNPOD_SECRET_<name> }}' instead of a value in the repo"
+            )
+        return env
+
     def effective_scaling(self) -> Scaling:
         return Scaling.model_validate(PROFILES[self.profile].model_dump() | self.scaling)
+
+    def image_ref(self, registry: str | None = None, tag: str | None = None) -> str:
+        """The image workers run: ``image`` if set, else ``<REGISTRY>/<name>:<TAG>`` (env defaults)."""
+        if self.image:
+            return self.image
+        registry = registry or os.environ.get("REGISTRY")
+        if not registry:
+            raise ConfigError(f"{self.name}: no image: set `image` in endpoint.toml or the REGISTRY env var")
+        return f"{registry.rstrip('/')}/{self.name}:{tag or os.environ.get('TAG') or 'latest'}"
 
 
 class ConfigError(ValueError):
