@@ -1,0 +1,109 @@
+"""One entry point for every LLM job: native input or OpenAI route, parsed into one typed request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from shared.errors import BadInput, FieldProblem
+from shared.llm.inputs import ChatMessage, Sampling, min_tokens_problems, parse_generate
+from shared.llm.openai import (
+    CHAT_ROUTE,
+    COMPLETIONS_ROUTE,
+    MODELS_ROUTE,
+    ROUTES,
+    ChatCompletionRequest,
+    CompletionRequest,
+)
+from shared.validation import parse
+
+Api = Literal["native", "chat", "completion"]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to generate and how to answer, whatever API the job came through."""
+
+    api: Api
+    sampling: Sampling
+    prompt: str | None = None
+    messages: tuple[ChatMessage, ...] | None = None
+    stream: bool = False
+    #: OpenAI streams: one more chunk with the usage (stream_options.include_usage).
+    include_usage: bool = False
+    #: Field paths for errors found later (context overflow), as the client named them.
+    prompt_field: str = "prompt"
+    max_tokens_field: str = "max_tokens"
+
+    def chat(self) -> list[dict[str, str]] | None:
+        """The messages as the dicts tokenizers' chat templates take."""
+        if self.messages is None:
+            return None
+        return [{"role": m.role, "content": m.text()} for m in self.messages]
+
+
+@dataclass(frozen=True)
+class ModelsRequest:
+    """GET /v1/models."""
+
+
+def parse_job(job_input: Any, served_model: str) -> GenerationRequest | ModelsRequest:
+    """Parse a job's ``input`` (native, or RunPod's ``{"openai_route", "openai_input"}``); BadInput lists
+    every bad field."""
+    if isinstance(job_input, dict) and "openai_route" in job_input:
+        return _parse_openai(job_input, served_model)
+    native = parse_generate(job_input)
+    return GenerationRequest(
+        api="native",
+        sampling=native.sampling(),
+        prompt=native.prompt,
+        messages=tuple(native.messages) if native.messages else None,
+        stream=native.stream,
+        prompt_field="prompt" if native.prompt is not None else "messages",
+    )
+
+
+def _parse_openai(job_input: dict[str, Any], served_model: str) -> GenerationRequest | ModelsRequest:
+    route = job_input["openai_route"]
+    unknown = sorted(set(job_input) - {"openai_route", "openai_input"})
+    if unknown:
+        raise BadInput([FieldProblem(name, "unknown field") for name in unknown])
+    if route not in ROUTES:
+        raise BadInput.field("openai_route", f"must be one of {', '.join(ROUTES)}", route)
+    if route == MODELS_ROUTE:
+        return ModelsRequest()
+    body = job_input.get("openai_input")
+    if route == CHAT_ROUTE:
+        chat = parse(ChatCompletionRequest, body, prefix="openai_input")
+        max_tokens, max_tokens_field = chat.completion_budget()
+        sampling = chat.sampling().model_copy(update={"max_tokens": max_tokens})
+        _check(chat.model, sampling, served_model)
+        return GenerationRequest(
+            api="chat",
+            sampling=sampling,
+            messages=tuple(chat.messages),
+            stream=chat.stream,
+            include_usage=chat.include_usage,
+            prompt_field="openai_input.messages",
+            max_tokens_field=f"openai_input.{max_tokens_field}",
+        )
+    assert route == COMPLETIONS_ROUTE
+    completion = parse(CompletionRequest, body, prefix="openai_input")
+    _check(completion.model, completion.sampling(), served_model)
+    return GenerationRequest(
+        api="completion",
+        sampling=completion.sampling(),
+        prompt=completion.prompt,
+        stream=completion.stream,
+        include_usage=completion.include_usage,
+        prompt_field="openai_input.prompt",
+        max_tokens_field="openai_input.max_tokens",
+    )
+
+
+def _check(model: str, sampling: Sampling, served_model: str) -> None:
+    problems = min_tokens_problems(sampling, "openai_input")
+    if model != served_model:
+        problems.append(FieldProblem("openai_input.model", f"this endpoint serves only {served_model!r}", model))
+    if problems:
+        raise BadInput(problems)
