@@ -96,11 +96,17 @@ def decode_image(text: str, *, field: str, max_bytes: int, max_pixels: int) -> I
     return image.convert("RGB")
 
 
-def encode_image(image: Image, fmt: str = "png", *, quality: int = 90, data_uri: bool = False) -> str:
-    """Encode a PIL image as base64 PNG, JPEG or WebP (quality applies to the lossy two)."""
+def image_bytes(image: Image, fmt: str = "png", *, quality: int = 90) -> bytes:
+    """A PIL image as PNG, JPEG or WebP file bytes (quality applies to the lossy two)."""
     if fmt not in IMAGE_MIME:
         raise ValueError(f"unknown image format {fmt!r}; expected one of {sorted(IMAGE_MIME)}")
     buffer = io.BytesIO()
     options = {"optimize": False, "compress_level": 1} if fmt == "png" else {"quality": quality}
     image.save(buffer, format=fmt.upper(), **options)
-    return encode_bytes(buffer.getvalue(), IMAGE_MIME[fmt] if data_uri else None)
+    return buffer.getvalue()
+
+
+def encode_image(image: Image, fmt: str = "png", *, quality: int = 90, data_uri: bool = False) -> str:
+    """Encode a PIL image as base64 PNG, JPEG or WebP (quality applies to the lossy two)."""
+    data = image_bytes(image, fmt, quality=quality)
+    return encode_bytes(data, IMAGE_MIME[fmt] if data_uri else None)

@@ -6,6 +6,7 @@ The error tree (codes are stable API: clients branch on them, never on messages)
     ├── BadInput                      BAD_INPUT           every offending field, with path and reason
     ├── InputTooLarge                 INPUT_TOO_LARGE     a field's payload over its documented limit
     ├── OutputTooLarge                OUTPUT_TOO_LARGE    a result over RunPod's payload limit
+    ├── InvalidOutput                 INVALID_OUTPUT      the model produced an unusable result (NaN, blank)
     ├── GpuOutOfMemory                GPU_OUT_OF_MEMORY   caches are freed; the worker keeps serving
     ├── JobTimeout                    TIMEOUT             the job ran past its own time limit
     ├── NotReady                      NOT_READY           startup failed or the model is not loaded
@@ -104,6 +105,12 @@ class OutputTooLarge(WorkerError):
     code = "OUTPUT_TOO_LARGE"
 
 
+class InvalidOutput(WorkerError):
+    """Numerically broken output (NaN, an all-black image): deterministic for the same inputs and seed."""
+
+    code = "INVALID_OUTPUT"
+
+
 class GpuOutOfMemory(WorkerError):
     code = "GPU_OUT_OF_MEMORY"
     retryable = True
@@ -128,8 +135,8 @@ class DeviceFailure(WorkerError):
 #: Every code a client may see, for docs and client-side checks.
 CODES = tuple(
     cls.code
-    for cls in (WorkerError, BadInput, InputTooLarge, OutputTooLarge, GpuOutOfMemory, JobTimeout, NotReady,
-                DeviceFailure)
+    for cls in (WorkerError, BadInput, InputTooLarge, OutputTooLarge, InvalidOutput, GpuOutOfMemory, JobTimeout,
+                NotReady, DeviceFailure)
 )
 
 
