@@ -35,3 +35,8 @@ lint: setup ## Lint with ruff, and check that generated docs are current
 
 docs: setup ## Regenerate each worker README's input table from its input model
 	$(PY) -m devkit.docs write
+
+# Needs RUNPOD_API_KEY; the image is REGISTRY/<worker>:TAG unless endpoint.toml names one. docs/deploy.md.
+.PHONY: deploy
+deploy: setup ## Create/update RunPod templates+endpoints (WORKER=name, DRY_RUN=1 shows the plan only)
+	$(PY) -m devkit.deploy $(if $(WORKER),--worker $(WORKER)) $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)

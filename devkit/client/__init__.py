@@ -12,6 +12,7 @@ from devkit.client.errors import (
     RequestRejected,
     ServerUnavailable,
     Unauthorized,
+    Unreachable,
     WaitTimeout,
 )
 from devkit.client.retry import RetryPolicy
@@ -31,6 +32,7 @@ __all__ = [
     "RetryPolicy",
     "ServerUnavailable",
     "Unauthorized",
+    "Unreachable",
     "WaitTimeout",
     "outcome",
 ]

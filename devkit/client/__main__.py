@@ -2,7 +2,7 @@
 
 The result goes to stdout as JSON (one line per chunk with --stream); progress and errors go to
 stderr. Exit status: 0 COMPLETED, 1 FAILED, 2 bad usage, 3 TIMED_OUT/CANCELLED/gave up waiting,
-4 HTTP refusal (bad key, unknown endpoint, server unavailable).
+4 HTTP refusal (bad key, unknown endpoint, server unavailable) or unreachable server.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from devkit.client.client import DEFAULT_BASE_URL, Client, JobStatus
-from devkit.client.errors import ApiError, JobCancelled, JobFailed, JobTimedOut, WaitTimeout
+from devkit.client.errors import ApiError, JobCancelled, JobFailed, JobTimedOut, Unreachable, WaitTimeout
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         except (JobTimedOut, JobCancelled, WaitTimeout) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 3
-        except ApiError as exc:
+        except (ApiError, Unreachable) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 4
 

@@ -43,6 +43,13 @@ class ServerUnavailable(ApiError):
     """429 or 5xx still there after every retry."""
 
 
+class Unreachable(ClientError):
+    """A network error (refused, reset, timed out) still there after every retry."""
+
+    def __init__(self, method: str, url: str, cause: Exception):
+        super().__init__(f"{method} {url}: {type(cause).__name__}: {cause or 'no detail'}")
+
+
 def api_error(response: httpx.Response, *, secret: str | None = None) -> ApiError:
     """The typed error for a non-2xx response; ``secret`` is scrubbed from anything the server echoed."""
     status = response.status_code

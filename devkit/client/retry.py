@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from devkit.client.errors import Unreachable
+
 log = logging.getLogger(__name__)
 
 #: Network failures where the request never reached the server: safe to resend even a job submission.
@@ -52,7 +54,7 @@ def send_with_retries(
     """Call ``send`` until it gives a non-transient answer or the attempts run out.
 
     Returns the last response (possibly still a 429/5xx: the caller turns it into its own error) or
-    raises the last network error. ``resend_after_delivery=False`` is for calls that are not
+    raises the last network error as `Unreachable`. ``resend_after_delivery=False`` is for calls that are not
     idempotent (a job submission): a network error after the request left is not retried, since the
     server may have acted on it.
     """
@@ -62,7 +64,8 @@ def send_with_retries(
             response = send()
         except httpx.TransportError as exc:
             if last or not (resend_after_delivery or isinstance(exc, NOT_DELIVERED)):
-                raise
+                request = exc.request
+                raise Unreachable(request.method, str(request.url.copy_with(query=None)), exc) from exc
             log.info("network error (%s); retry %d of %d", type(exc).__name__, attempt, policy.attempts - 1)
             policy.sleep(policy.delay(attempt))
             continue
