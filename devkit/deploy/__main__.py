@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from devkit.client.errors import ClientError
+from devkit.client.retry import RetryPolicy
 from devkit.deploy.apply import apply
 from devkit.deploy.plan import PlanError, make_plan
 from devkit.deploy.rest import RunPodApi
@@ -27,12 +28,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, retry: RetryPolicy | None = None) -> int:
     args = parse_args(argv)
     try:
         configs = [for_worker(name) for name in args.worker or worker_names()]
         images = {c.name: c.image_ref(args.registry, args.tag) for c in configs}
-        with RunPodApi(base_url=args.api_url) as api:
+        with RunPodApi(base_url=args.api_url, retry=retry) as api:
             templates, endpoints = api.list_templates(), api.list_endpoints()
             plans = [make_plan(c, images[c.name], templates, endpoints) for c in configs]
             for plan in plans:

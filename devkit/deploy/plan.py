@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
 from devkit.deploy.api_models import Endpoint, EndpointCreateInput, Template, TemplateCreateInput
@@ -103,7 +104,11 @@ def wanted_endpoint(config: EndpointConfig) -> dict[str, Any]:
         "network_volume_id": config.container.network_volume_id,
     }
     # Validated now, with a placeholder id, so a bad value fails at plan time, not mid-apply.
-    EndpointCreateInput(template_id="planned", **fields)
+    try:
+        EndpointCreateInput(template_id="planned", **fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise PlanError(f"{config.name}: RunPod would refuse this endpoint: {problems}") from None
     return {k: v for k, v in fields.items() if v is not None}
 
 
