@@ -1,0 +1,85 @@
+"""The sdxl worker: loads SDXL once in setup(), then one job = inputs -> pipeline -> payload-checked result."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from sdxl import inputs, outputs
+from sdxl.progress import DEFAULT_INTERVAL_S, StepProgress, runpod_progress_update
+from shared.errors import BadInput, NotReady
+from shared.payload import Bucket, deliver, response_limit
+from shared.validation import parse
+
+log = logging.getLogger(__name__)
+
+
+class SdxlWorker:
+    #: One job at a time: a diffusion step already fills the GPU, and two jobs would need twice the memory.
+    max_concurrency = 1
+
+    def __init__(self, send_progress=runpod_progress_update):
+        self.send_progress = send_progress
+        self.pipelines = None
+
+    def setup(self) -> None:
+        """Read settings (failing fast on bad ones), then load the model onto the GPU and warm it up."""
+        model_path = _folder("MODEL_PATH", required=True)
+        vae_path = _folder("VAE_PATH")
+        refiner_path = _folder("REFINER_PATH")
+        self.response_limit = response_limit()
+        self.bucket = Bucket.from_env()
+        self.progress_interval_s = float(os.environ.get("PROGRESS_INTERVAL_S", DEFAULT_INTERVAL_S))
+        from sdxl import pipeline  # torch + diffusers: imported by setup, never at import time
+
+        self.pipelines = pipeline.load(model_path, vae_path=vae_path, refiner_path=refiner_path)
+        self._warm_up()
+        log.info("response limit %d bytes; bucket uploads %s", self.response_limit,
+                 "on" if self.bucket else "off (OUTPUT_TOO_LARGE over the limit)")
+
+    def _warm_up(self) -> None:
+        """One small step so the first job does not pay for CUDA kernel selection and allocator growth."""
+        started = time.perf_counter()
+        job = inputs.resolve(inputs.Input(prompt="warm-up", width=256, height=256, num_inference_steps=1, seed=0))
+        self.pipelines.generate(job, on_step=lambda *_: None)
+        log.info("warm-up took %.2f s", time.perf_counter() - started)
+
+    def handler(self, job: dict[str, Any]) -> dict[str, Any]:
+        if self.pipelines is None:
+            raise NotReady("the model is not loaded")
+        started = time.perf_counter()
+        request = parse(inputs.Input, job.get("input"))
+        if request.refine and self.pipelines.refiner is None:
+            raise BadInput.field("refine", "this endpoint has no refiner baked in (REFINER_PATH)", True)
+        resolved = inputs.resolve(request)
+        prepared = time.perf_counter()
+        progress = StepProgress(job, self.send_progress, self.progress_interval_s)
+        images = self.pipelines.generate(resolved, progress)
+        generated = time.perf_counter()
+        files = outputs.encode(images, resolved)
+        encoded = time.perf_counter()
+        timings = {
+            "prepare_s": prepared - started,
+            "inference_s": generated - prepared,
+            "encode_s": encoded - generated,
+            "total_s": encoded - started,
+        }
+        return deliver(
+            str(job.get("id", "job")), files, outputs.renderer(resolved, timings),
+            data_uri=request.data_uri, limit=self.response_limit, bucket=self.bucket,
+        )
+
+
+def _folder(env: str, *, required: bool = False) -> Path | None:
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        if required:
+            raise NotReady(f"{env} is not set: it must name the folder the model weights were baked into")
+        return None
+    path = Path(raw)
+    if not path.is_dir():
+        raise NotReady(f"{env}={raw} is not a folder: the weights it names were not baked into the image")
+    return path
