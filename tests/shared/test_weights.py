@@ -1,0 +1,198 @@
+"""shared.weights: which files get baked, from a local folder or the Hub, and where the token goes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from shared import weights
+from shared.weights import WeightsError, bake, main, read_token, select_files, variant_of
+
+TOKEN = "hf_canary_0123456789abcdef"  # a made-up token; what matters is that it never shows up
+
+
+def _reader(files: dict[str, dict]):
+    return lambda name: files[name]
+
+
+def test_variant_of_reads_plain_variant_and_sharded_names():
+    assert variant_of("model.safetensors") is None
+    assert variant_of("unet/diffusion_pytorch_model.fp16.safetensors") == "fp16"
+    assert variant_of("model.fp16-00001-of-00002.safetensors") == "fp16"
+    assert variant_of("model-00001-of-00002.safetensors") is None
+
+
+def test_llm_repo_keeps_safetensors_shards_configs_and_tokenizer_only():
+    names = [
+        ".gitattributes", "README.md", "config.json", "generation_config.json", "tokenizer.json",
+        "tokenizer_config.json", "tokenizer.model", "chat_template.jinja", "special_tokens_map.json",
+        "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json",
+        "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin", "pytorch_model.bin.index.json",
+        "consolidated.safetensors", "original/params.json", "original/consolidated.00.pth",
+    ]
+    index = {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+    selected = select_files(names, _reader({"model.safetensors.index.json": index}))
+    assert selected == sorted([
+        "chat_template.jinja", "config.json", "generation_config.json", "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors", "model.safetensors.index.json", "original/params.json",
+        "special_tokens_map.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json",
+    ])
+
+
+def test_diffusers_pipeline_keeps_its_components_and_the_requested_variant():
+    names = [
+        "model_index.json", "sd_xl_base_1.0.safetensors", "sd_xl_offset_example-lora_1.0.safetensors",
+        "unet/config.json", "unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors",
+        "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors",
+        "vae_1_0/config.json", "vae_1_0/diffusion_pytorch_model.safetensors",
+        "text_encoder/config.json", "text_encoder/model.fp16.safetensors", "text_encoder/model.safetensors",
+        "text_encoder/model.onnx", "tokenizer/vocab.json", "tokenizer/merges.txt", "scheduler/scheduler_config.json",
+    ]
+    index = {"_class_name": "StableDiffusionXLPipeline", "_diffusers_version": "0.42.1",
+             "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
+             "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
+             "scheduler": ["diffusers", "EulerDiscreteScheduler"], "image_encoder": [None, None]}
+    selected = select_files(names, _reader({"model_index.json": index}), variant="fp16")
+    assert selected == sorted([
+        "model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
+        "text_encoder/model.fp16.safetensors", "tokenizer/merges.txt", "tokenizer/vocab.json", "unet/config.json",
+        "unet/diffusion_pytorch_model.fp16.safetensors", "vae/config.json",
+        "vae/diffusion_pytorch_model.fp16.safetensors",
+    ])
+    plain = select_files(names, _reader({"model_index.json": index}))
+    assert "unet/diffusion_pytorch_model.safetensors" in plain
+    assert not [name for name in plain if variant_of(name)]
+
+
+def test_folder_with_only_variant_weights_needs_the_variant_named():
+    with pytest.raises(WeightsError, match=r"unet/ has only variant weights \['fp16'\]"):
+        select_files(["unet/config.json", "unet/diffusion_pytorch_model.fp16.safetensors"], _reader({}))
+
+
+def test_model_without_safetensors_is_refused():
+    with pytest.raises(WeightsError, match="only safetensors are baked"):
+        select_files(["config.json", "pytorch_model.bin"], _reader({}))
+
+
+def test_local_folder_bakes_a_model_that_loads_with_the_production_call(tiny_llm_dir, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = shutil.copytree(tiny_llm_dir, tmp_path / "source")  # the session fixture stays untouched
+    (source / "pytorch_model.bin").write_bytes(b"pickled weights must not be baked")
+    (source / ".complete").touch()
+    out = tmp_path / "model"
+    selected = bake("org/tiny-llama", "0" * 40, out, local=source)
+    baked = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert baked == selected
+    assert "model.safetensors" in baked and "pytorch_model.bin" not in baked
+    assert not [name for name in baked if name.startswith(".")]
+    AutoModelForCausalLM.from_pretrained(out)
+    AutoTokenizer.from_pretrained(out)
+
+
+def test_local_sdxl_fixture_keeps_every_fp16_component(tiny_sdxl_dir, tmp_path):
+    out = tmp_path / "model"
+    selected = bake("org/tiny-sdxl", "0" * 40, out, local=tiny_sdxl_dir, variant="fp16")
+    components = {key for key, value in json.loads((tiny_sdxl_dir / "model_index.json").read_text()).items()
+                  if isinstance(value, list) and value[0]}
+    weighted = {Path(name).parts[0] for name in selected if name.endswith(".safetensors")}
+    assert weighted == components - {"tokenizer", "tokenizer_2", "scheduler"}
+    assert all(variant_of(name) == "fp16" for name in selected if name.endswith(".safetensors"))
+
+
+def test_token_is_read_from_the_secret_file_stripped(tmp_path):
+    secret = tmp_path / "hf_token"
+    secret.write_text(f"  {TOKEN}\n")
+    assert read_token(secret) == TOKEN
+    assert read_token(tmp_path / "absent") is None
+    (tmp_path / "empty").write_text("\n")
+    assert read_token(tmp_path / "empty") is None
+
+
+class FakeHub:
+    """Records how huggingface_hub is called and writes the files a real download would."""
+
+    def __init__(self, files: dict[str, bytes]):
+        self.files = files
+        self.tokens: list = []
+
+    def install(self, monkeypatch):
+        import huggingface_hub
+
+        hub = self
+
+        class Api:
+            def list_repo_files(self, repo_id, *, revision=None, token=None):
+                hub.tokens.append(token)
+                return list(hub.files)
+
+        def hf_hub_download(repo_id, filename, *, revision=None, local_dir=None, token=None):
+            hub.tokens.append(token)
+            return str(hub._write(Path(local_dir), filename))
+
+        def snapshot_download(repo_id, *, revision=None, local_dir=None, allow_patterns=None, token=None):
+            hub.tokens.append(token)
+            for name in allow_patterns:
+                hub._write(Path(local_dir), name)
+            hub._write(Path(local_dir), ".cache/huggingface/download/model.safetensors.metadata")
+            return local_dir
+
+        monkeypatch.setattr(huggingface_hub, "HfApi", Api)
+        monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+        monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+
+    def _write(self, root: Path, name: str) -> Path:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.files.get(name, b"{}"))
+        return path
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    index = json.dumps({"weight_map": {"w": "model-00001-of-00001.safetensors"}}).encode()
+    fake = FakeHub({
+        "config.json": b"{}", "tokenizer.json": b"{}", "model-00001-of-00001.safetensors": b"\0" * 8,
+        "model.safetensors.index.json": index, "pytorch_model.bin.index.json": b"{}", "pytorch_model.bin": b"x",
+    })
+    fake.install(monkeypatch)
+    return fake
+
+
+def test_hub_download_passes_the_secret_token_and_logs_it_nowhere(hub, tmp_path, caplog, capsys):
+    secret = tmp_path / "hf_token"
+    secret.write_text(TOKEN + "\n")
+    out = tmp_path / "model"
+    with caplog.at_level(logging.DEBUG):
+        selected = bake("org/gated", "a" * 40, out, local=tmp_path / "empty-context", token_file=secret)
+    assert hub.tokens and all(token == TOKEN for token in hub.tokens)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == selected
+    assert "pytorch_model.bin" not in selected and not (out / ".cache").exists()
+    captured = capsys.readouterr()
+    assert "with a token" in caplog.text
+    assert TOKEN not in caplog.text + captured.out + captured.err
+
+
+def test_hub_download_without_a_token_is_anonymous_not_ambient(hub, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("HF_TOKEN", "ambient-token-must-not-be-used")
+    with caplog.at_level(logging.INFO):
+        bake("org/public", "b" * 40, tmp_path / "model", token_file=tmp_path / "no-secret-mounted")
+    assert hub.tokens and all(token is False for token in hub.tokens)
+    assert "anonymously" in caplog.text
+
+
+def test_cli_refuses_a_missing_model_id_with_a_clear_message(tmp_path, caplog):
+    with caplog.at_level(logging.ERROR):
+        assert main(["--id", "", "--revision", "x", "--out", str(tmp_path / "m")]) == 2
+    assert "model id and revision are required" in caplog.text
+
+
+def test_module_runs_standalone_with_stdlib_and_huggingface_hub_only():
+    source = Path(weights.__file__).read_text()
+    imports = {line.split()[1].split(".")[0] for line in source.splitlines()
+               if line.startswith(("import ", "from ")) and not line.startswith("from __future__")}
+    assert imports <= {"argparse", "json", "logging", "re", "shutil", "sys", "collections", "pathlib"}
