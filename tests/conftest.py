@@ -34,3 +34,30 @@ def tiny_sdxl_dir(tmp_path_factory) -> Path:
     from devkit.fixtures.sdxl import build
 
     return build(tmp_path_factory.mktemp("tiny-sdxl"))
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A local S3-compatible server (moto) on 127.0.0.1: its endpoint URL, for bucket upload paths."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A fresh, empty bucket on the local S3 server: (endpoint URL, bucket name, boto3 client)."""
+    import uuid
+
+    import boto3
+
+    client = boto3.client(
+        "s3", endpoint_url=s3_server, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    )
+    name = f"bucket-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    return s3_server, name, client

@@ -19,7 +19,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.errors import OutputTooLarge
 
@@ -73,8 +73,8 @@ class Bucket:
     """An S3-compatible bucket the SDK uploads to (credentials from the environment, never logged)."""
 
     endpoint_url: str
-    access_key_id: str
-    secret_access_key: str
+    access_key_id: str = field(repr=False)
+    secret_access_key: str = field(repr=False)
     name: str | None = None
 
     @classmethod
