@@ -15,7 +15,15 @@ from typing import Any
 
 import httpx
 
-from devkit.client.errors import ClientError, JobCancelled, JobTimedOut, WaitTimeout, api_error, job_failed
+from devkit.client.errors import (
+    ClientError,
+    JobCancelled,
+    JobTimedOut,
+    WaitTimeout,
+    api_error,
+    error_message,
+    job_failed,
+)
 from devkit.client.retry import RetryPolicy, send_with_retries
 
 DEFAULT_BASE_URL = "https://api.runpod.ai/v2"
@@ -53,9 +61,10 @@ def outcome(job: JobStatus) -> Any:
     if job.status == "FAILED":
         raise job_failed(job.id, job.error)
     if job.status == "TIMED_OUT":
-        raise JobTimedOut(job.id, job.status, "the job ran past the endpoint's execution timeout")
+        default = "the job ran past the endpoint's execution timeout"
+        raise JobTimedOut(job.id, job.status, error_message(job.error) if job.error else default)
     if job.status == "CANCELLED":
-        raise JobCancelled(job.id, job.status, "the job was cancelled")
+        raise JobCancelled(job.id, job.status, error_message(job.error) if job.error else "the job was cancelled")
     raise ValueError(f"job {job.id} is not finished: {job.status}")
 
 

@@ -141,6 +141,11 @@ class _Envelope:
     problems: tuple[Problem, ...] = field(default=())
 
 
+def error_message(error: Any) -> str:
+    """The readable message of any ``error`` value (envelope, SDK report or plain text)."""
+    return _read_error(error).message
+
+
 def job_failed(job_id: str, error: Any) -> JobFailed:
     envelope = _read_error(error)
     return JobFailed(job_id, envelope.message, code=envelope.code, retryable=envelope.retryable,
