@@ -9,7 +9,7 @@ Field names are the API's camelCase on the wire (aliases), snake_case in Python.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -51,17 +51,14 @@ class _Request(BaseModel):
 class _TemplateFields(_Request):
     container_disk_in_gb: int | None = Field(None, ge=1)
     container_registry_auth_id: str | None = None
-    docker_start_cmd: list[str] | None = None
     env: dict[str, str] | None = None
     image_name: str | None = None
     name: str | None = None
-    readme: str | None = None
 
 
 class TemplateCreateInput(_TemplateFields):
     name: str
     image_name: str
-    category: Literal["NVIDIA", "AMD", "CPU"] | None = None
     is_serverless: bool | None = None
 
 
@@ -77,8 +74,6 @@ class _EndpointFields(_Request):
     idle_timeout: int | None = Field(None, ge=1, le=3600)
     name: str | None = Field(None, max_length=191)
     network_volume_id: str | None = None
-    scaler_type: Literal["QUEUE_DELAY", "REQUEST_COUNT"] | None = None
-    scaler_value: int | None = Field(None, ge=1)
     template_id: str | None = None
     workers_max: int | None = Field(None, ge=0)
     workers_min: int | None = Field(None, ge=0)
@@ -88,7 +83,6 @@ class _EndpointFields(_Request):
 
 class EndpointCreateInput(_EndpointFields):
     template_id: str
-    compute_type: Literal["GPU", "CPU"] | None = None
 
 
 class EndpointUpdateInput(_EndpointFields):

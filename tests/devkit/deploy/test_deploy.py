@@ -140,6 +140,20 @@ def test_drift_made_in_the_console_is_reverted(runpod, workers_dir, deploy):
     assert endpoint["gpuTypeIds"] == ["NVIDIA RTX A4000", "NVIDIA GeForce RTX 4090"]
 
 
+def test_a_template_deleted_in_the_console_is_recreated_and_the_endpoint_repointed(runpod, workers_dir, deploy):
+    workers_dir("demo", DEMO)
+    deploy()
+    runpod.templates.clear()
+    status, out = deploy("--dry-run")
+    assert '+ template \'demo\': create' in out and 'templateId: "tpl' in out and '-> "(new template)"' in out
+    status, out = deploy()
+    assert status == 0, out
+    [template] = runpod.templates.values()
+    [endpoint] = runpod.endpoints.values()
+    assert endpoint["templateId"] == template["id"]
+    assert "No changes" in deploy()[1]
+
+
 def test_an_endpoint_with_the_flashboot_suffix_is_matched_not_duplicated(runpod, workers_dir, deploy):
     workers_dir("demo", DEMO)
     deploy()
