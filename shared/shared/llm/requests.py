@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared.errors import BadInput, FieldProblem
-from shared.llm.inputs import ChatMessage, Sampling, min_tokens_problems, parse_generate
+from shared.llm.inputs import ChatMessage, Sampling, min_tokens_problems, parse_generate, resolve_max_tokens
 from shared.llm.openai import (
     CHAT_ROUTE,
     COMPLETIONS_ROUTE,
@@ -34,6 +34,8 @@ class GenerationRequest:
     #: Field paths for errors found later (context overflow), as the client named them.
     prompt_field: str = "prompt"
     max_tokens_field: str = "max_tokens"
+    #: Where the sampling fields sit in the job input ("" native, "openai_input" for OpenAI routes).
+    prefix: str = ""
 
     def chat(self) -> list[dict[str, str]] | None:
         """The messages as the dicts tokenizers' chat templates take."""
@@ -86,6 +88,7 @@ def _parse_openai(job_input: dict[str, Any], served_model: str) -> GenerationReq
             include_usage=chat.include_usage,
             prompt_field="openai_input.messages",
             max_tokens_field=f"openai_input.{max_tokens_field}",
+            prefix="openai_input",
         )
     assert route == COMPLETIONS_ROUTE
     completion = parse(CompletionRequest, body, prefix="openai_input")
@@ -98,7 +101,21 @@ def _parse_openai(job_input: dict[str, Any], served_model: str) -> GenerationReq
         include_usage=completion.include_usage,
         prompt_field="openai_input.prompt",
         max_tokens_field="openai_input.max_tokens",
+        prefix="openai_input",
     )
+
+
+def completion_budget(request: GenerationRequest, prompt_tokens: int, context: int) -> int:
+    """max_tokens for this prompt (default: what the context leaves, up to DEFAULT_MAX_TOKENS); BadInput
+    naming the client's own field when prompt + completion cannot fit the model's context."""
+    sampling = request.sampling
+    budget = resolve_max_tokens(sampling.max_tokens, prompt_tokens, context,
+                                prompt_field=request.prompt_field, max_tokens_field=request.max_tokens_field)
+    if sampling.min_tokens > budget:
+        field = f"{request.prefix}.min_tokens" if request.prefix else "min_tokens"
+        raise BadInput([FieldProblem(field, f"must be <= max_tokens ({budget}, what the context leaves)",
+                                     sampling.min_tokens)])
+    return budget
 
 
 def _check(model: str, sampling: Sampling, served_model: str) -> None:

@@ -1,0 +1,1 @@
+"""llm-hf: a transformers LLM worker with continuous batching, streaming and OpenAI-compatible routes."""

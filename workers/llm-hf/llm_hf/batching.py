@@ -1,0 +1,209 @@
+"""Continuous batching on one model: every running sequence advances by one token per forward pass.
+
+One engine thread owns the model. A new sequence is prefilled alone (its prompt, batch of one), then its
+KV cache joins the running batch; each decode step feeds the last token of every running sequence in one
+forward pass and samples each row on its own. A sequence leaves the batch as soon as it ends (EOS, stop
+sequence, token budget) or its job is cancelled, so short and long jobs do not wait for each other.
+
+Why not transformers' own ContinuousBatchingManager (5.19): it has no per-request seed (one global RNG),
+``do_sample`` is set for the whole manager (greedy and sampled jobs cannot share it), and min_new_tokens
+and repetition_penalty are dropped as "unsupported by CB". See the worker README for the measurements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from llm_hf.detokenize import IncrementalDecoder, StopMatcher
+from llm_hf.kv_cache import LeftPaddedCache
+from llm_hf.sampling import TokenSampler
+from shared.llm.inputs import Sampling
+from shared.llm.outputs import Event, Finish
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@dataclass(eq=False)
+class _Sequence:
+    """One job's generation, as the engine thread sees it."""
+
+    prompt_ids: list[int]
+    max_tokens: int
+    sampler: TokenSampler
+    decoder: IncrementalDecoder
+    stops: StopMatcher
+    emit: Callable[[Event | BaseException], None]
+    last_token: int = -1
+    cancelled: bool = False
+    finished: bool = field(default=False)
+
+
+class BatchEngine:
+    """Runs every generation of one worker process on one model, batched."""
+
+    def __init__(self, model: Any, tokenizer: Any, eos_ids: frozenset[int]):
+        self.model = model
+        self.device = model.device
+        self.eos_ids = eos_ids
+        # The engine thread decodes with its own copy: a fast tokenizer used from two threads at once can
+        # fail with "Already borrowed" while the handler threads encode prompts.
+        self._tokenizer = copy.deepcopy(tokenizer)
+        self._inbox: queue.Queue[_Sequence | object] = queue.Queue()
+        self._running: list[_Sequence] = []
+        self._cache = LeftPaddedCache()
+        self._thread: threading.Thread | None = None
+        #: Largest number of sequences decoded in one forward pass so far (observability and tests).
+        self.peak_batch = 0
+
+    def start(self) -> BatchEngine:
+        self._thread = threading.Thread(target=self._loop, name="llm-hf-engine", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._inbox.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    async def generate(self, prompt_ids: list[int], sampling: Sampling, max_tokens: int) -> AsyncIterator[Event]:
+        """Text deltas, then one Finish. Closing the iterator early (a cancelled job) stops the sequence."""
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[Event | BaseException] = asyncio.Queue()
+
+        def emit(event: Event | BaseException) -> None:
+            try:
+                loop.call_soon_threadsafe(events.put_nowait, event)
+            except RuntimeError:  # the job's event loop is gone: nobody is listening any more
+                sequence.cancelled = True
+
+        sequence = _Sequence(
+            prompt_ids=prompt_ids,
+            max_tokens=max_tokens,
+            sampler=TokenSampler(sampling, prompt_ids, self.eos_ids, self.device),
+            decoder=IncrementalDecoder(self._tokenizer, prompt_ids),
+            stops=StopMatcher(sampling.stop),
+            emit=emit,
+        )
+        self._inbox.put(sequence)
+        try:
+            while True:
+                event = await events.get()
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+                if isinstance(event, Finish):
+                    return
+        finally:
+            sequence.cancelled = True  # read by the engine thread at its next step; harmless once finished
+
+    # --- engine thread ------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        with torch.inference_mode():
+            while self._admit():
+                self._drop_ended()
+                if self._running:
+                    self._step_all()
+
+    def _admit(self) -> bool:
+        """Prefill the sequences that arrived; wait for one if nothing runs. False once closed."""
+        while True:
+            try:
+                item = self._inbox.get(block=not self._running)
+            except queue.Empty:
+                return True
+            if item is _STOP:
+                return False
+            if not item.cancelled:
+                self._prefill(item)
+
+    def _prefill(self, sequence: _Sequence) -> None:
+        from transformers import DynamicCache
+
+        try:
+            cache = DynamicCache(config=self.model.config)
+            ids = torch.tensor([sequence.prompt_ids], dtype=torch.long, device=self.device)
+            out = self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            self._advance(sequence, sequence.sampler.next_token(out.logits[0, -1]))
+        except Exception as exc:  # this sequence only: the running batch is untouched
+            self._fail([sequence], exc)
+            return
+        if not sequence.finished:
+            self._cache.add(cache, len(sequence.prompt_ids))
+            self._running.append(sequence)
+
+    def _step_all(self) -> None:
+        try:
+            ids = torch.tensor([[s.last_token] for s in self._running], dtype=torch.long, device=self.device)
+            out = self.model(
+                input_ids=ids,
+                attention_mask=self._cache.attention_mask(self.device),
+                position_ids=self._cache.positions(self.device),
+                past_key_values=self._cache.cache,
+                use_cache=True,
+            )
+            self._cache.grew()
+            self.peak_batch = max(self.peak_batch, len(self._running))
+            logits = out.logits[:, -1, :]
+            for row, sequence in enumerate(self._running):
+                self._advance(sequence, sequence.sampler.next_token(logits[row]))
+        except Exception as exc:  # e.g. CUDA OOM: the batch's state is unusable, every running job fails
+            self._fail(self._running, exc)
+            self._running, self._cache = [], LeftPaddedCache()
+            _free_device_memory(self.device)
+            return
+        self._drop_ended()
+
+    def _drop_ended(self) -> None:
+        keep = [row for row, s in enumerate(self._running) if not (s.finished or s.cancelled)]
+        if len(keep) != len(self._running):
+            self._running = [self._running[row] for row in keep]
+            self._cache.keep(keep)
+
+    def _advance(self, sequence: _Sequence, token: int) -> None:
+        sequence.last_token = token
+        if sequence.sampler.is_eos(token):
+            self._finish(sequence, "stop")
+            return
+        text, stopped = sequence.stops.feed(sequence.decoder.feed(token))
+        if text:
+            sequence.emit(text)
+        if stopped:
+            self._finish(sequence, "stop", flush=False)
+        elif sequence.sampler.generated >= sequence.max_tokens:
+            self._finish(sequence, "length")
+
+    def _finish(self, sequence: _Sequence, reason: str, *, flush: bool = True) -> None:
+        if flush:  # text held back for a possible multi-byte character or stop sequence
+            text, stopped = sequence.stops.feed(sequence.decoder.flush())
+            if stopped:
+                reason = "stop"
+            else:
+                text += sequence.stops.flush()
+            if text:
+                sequence.emit(text)
+        sequence.finished = True
+        sequence.emit(Finish(reason, len(sequence.prompt_ids), sequence.sampler.generated))
+
+    def _fail(self, sequences: list[_Sequence], exc: Exception) -> None:
+        log.warning("generation failed for %d job(s): %s", len(sequences), type(exc).__name__)
+        for sequence in sequences:
+            sequence.finished = True
+            sequence.emit(exc)
+
+
+def _free_device_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

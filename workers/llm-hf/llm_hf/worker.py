@@ -1,0 +1,42 @@
+"""The llm-hf worker: loads the model once in setup(), serves each job as a stream of chunks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from llm_hf.batching import BatchEngine
+from llm_hf.loading import LoadedModel, load, model_path
+from llm_hf.prompting import PromptBuilder
+from shared.llm.openai import model_list
+from shared.llm.outputs import render
+from shared.llm.requests import ModelsRequest, parse_job
+
+
+class LlmHf:
+    """Every job of the process shares one model and one batching engine."""
+
+    #: Concurrent jobs are batched into the same forward passes: more jobs, more tokens per second,
+    #: until the GPU is compute-bound. MAX_CONCURRENCY overrides it.
+    max_concurrency = 8
+
+    def setup(self) -> None:
+        self.loaded: LoadedModel = load(model_path())
+        self.prompts = PromptBuilder(self.loaded.tokenizer, self.loaded.context)
+        self.engine = BatchEngine(self.loaded.model, self.loaded.tokenizer, self.loaded.eos_ids).start()
+
+    def close(self) -> None:
+        """Stop the engine thread (tests; the production process just exits)."""
+        self.engine.close()
+
+    async def handler(self, job: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        served = self.loaded.served_name
+        request = parse_job(job.get("input"), served)
+        if isinstance(request, ModelsRequest):
+            yield model_list(served)
+            return
+        prompt = await asyncio.to_thread(self.prompts.build, request)
+        events = self.engine.generate(prompt.ids, request.sampling, prompt.max_tokens)
+        async for chunk in render(request, events, served):
+            yield chunk
