@@ -36,6 +36,11 @@ lint: setup ## Lint with ruff, and check that generated docs are current
 docs: setup ## Regenerate each worker README's input table from its input model
 	$(PY) -m devkit.docs write
 
+# Each figure against its baseline in the same run; table on stdout, JSON in .bench/. docs/benchmarks.md.
+.PHONY: bench
+bench: setup ## Benchmarks on the CPU with tiny models (a few minutes): BENCH="dispatch llm-hf" picks some
+	$(PY) -m devkit.bench $(BENCH)
+
 # Needs RUNPOD_API_KEY; the image is REGISTRY/<worker>:TAG unless endpoint.toml names one. docs/deploy.md.
 .PHONY: deploy
 deploy: setup ## Create/update RunPod templates+endpoints (WORKER=name, DRY_RUN=1 shows the plan only)
