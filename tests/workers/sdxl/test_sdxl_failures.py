@@ -1,0 +1,172 @@
+"""sdxl failure paths: bad inputs (all reported at once), NaN/black output, OOM, payload limit, startup."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+
+import httpx
+import pytest
+import torch
+
+from shared.payload import Bucket
+
+
+def fields(error: dict) -> dict[str, str]:
+    return {problem["field"]: problem["reason"] for problem in error["problems"]}
+
+
+def test_every_bad_field_is_reported_at_once(check, run_job):
+    result = run_job({"prompt": "", "width": 65, "height": 4096, "num_inference_steps": 0, "guidance_scale": -1,
+                      "seed": -1, "num_images": 9, "scheduler": "lms", "format": "gif", "quality": 0, "colour": "red"})
+    error = check.envelope(result)
+    assert error["code"] == "BAD_INPUT" and error["retryable"] is False
+    assert set(fields(error)) == {"prompt", "width", "height", "num_inference_steps", "guidance_scale", "seed",
+                                  "num_images", "scheduler", "format", "quality", "colour"}
+    assert "multiple of 8" in fields(error)["width"]
+    assert fields(error)["colour"] == "unknown field"
+
+
+@pytest.mark.parametrize(
+    ("job_input", "field"),
+    [
+        ({"prompt": "x", "strength": 0.5}, "strength"),
+        ({"prompt": "x", "width": 2048, "height": 2048, "num_images": 2}, "num_images"),
+        ({"prompt": "x", "refine": True, "image": "aGVsbG8="}, "refine"),
+        ({"prompt": "x", "image": "not base64!"}, "image"),
+        ({"prompt": "x", "image": base64.b64encode(b"GIF89a" + b"\0" * 30).decode()}, "image"),
+        ({"prompt": "x", "image": base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 30).decode()}, "image"),
+        ({"prompt": 42}, "prompt"),
+    ],
+    ids=["strength-without-image", "too-many-pixels", "refine-with-img2img", "image-not-base64",
+         "image-not-png-jpeg-webp", "image-damaged", "prompt-not-text"],
+)
+def test_inconsistent_or_unreadable_input_is_bad_input(check, run_job, job_input, field):
+    error = check.envelope(run_job(job_input))
+    assert error["code"] == "BAD_INPUT"
+    assert field in fields(error)
+
+
+def test_non_object_input_is_bad_input(check, run_job):
+    error = check.envelope(run_job(["a", "list"]))
+    assert (error["code"], list(fields(error))) == ("BAD_INPUT", ["input"])
+
+
+def test_img2img_source_over_the_byte_limit_is_refused_before_decoding(check, run_job):
+    from sdxl.inputs import MAX_IMAGE_BYTES
+
+    huge = "A" * ((MAX_IMAGE_BYTES // 3 + 1) * 4)  # valid base64 alphabet: only its length is looked at
+    error = check.envelope(run_job({"prompt": "x", "image": huge}))
+    assert error["code"] == "INPUT_TOO_LARGE" and "image" in fields(error)
+
+
+def test_img2img_source_over_the_pixel_limit_is_refused_from_its_header(check, run_job):
+    error = check.envelope(run_job({"prompt": "x", "image": check.png_b64(3000, 2000)}))
+    assert error["code"] == "INPUT_TOO_LARGE" and "pixels" in fields(error)["image"]
+
+
+def test_img2img_source_too_small_to_keep_its_size_says_to_set_one(check, run_job):
+    error = check.envelope(run_job({"prompt": "x", "image": check.png_b64(40, 64)}))
+    assert error["code"] == "BAD_INPUT" and "`width`" in fields(error)["image"]
+    # ...and an explicit size makes the same source usable.
+    result = run_job({"prompt": "x", "image": check.png_b64(40, 64), "width": 64, "num_inference_steps": 2})
+    assert check.decode(result["images"][0]).size == (64, 64)
+
+
+@contextlib.contextmanager
+def vae_output_bias(worker, value: float):
+    """Force every decoded pixel towards ``value`` by replacing the VAE's last bias (and zeroing its weight)."""
+    conv = worker.pipelines.text2img.vae.decoder.conv_out
+    saved = {name: tensor.clone() for name, tensor in conv.state_dict().items()}
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.fill_(value)
+    try:
+        yield
+    finally:
+        conv.load_state_dict(saved)
+
+
+@pytest.mark.parametrize(("bias", "words"), [(float("nan"), "NaN"), (-50.0, "all black")], ids=["nan", "black"])
+def test_nan_or_black_images_are_reported_not_returned(check, run_job, worker, bias, words):
+    with vae_output_bias(worker, bias):
+        error = check.envelope(run_job({"prompt": "x", **check.SMALL, "seed": 1}))
+    assert error["code"] == "INVALID_OUTPUT" and words in error["message"] and "VAE_PATH" in error["message"]
+    assert check.decode(run_job({"prompt": "x", **check.SMALL, "seed": 1})["images"][0]).size == (64, 64)
+
+
+def test_out_of_memory_is_reported_and_the_worker_keeps_serving(check, run_job, worker, monkeypatch):
+    unet = worker.pipelines.text2img.unet
+
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(unet, "forward", exhausted)
+    error = check.envelope(run_job({"prompt": "x", **check.SMALL, "num_images": 3}))
+    assert (error["code"], error["retryable"]) == ("GPU_OUT_OF_MEMORY", True)
+    assert "3 image(s) of 64x64" in error["message"]
+    monkeypatch.undo()
+    assert worker.pipelines._lock.acquire(blocking=False)  # the failed job released the GPU
+    worker.pipelines._lock.release()
+    assert check.decode(run_job({"prompt": "x", **check.SMALL})["images"][0]).size == (64, 64)
+
+
+def test_result_over_the_limit_without_a_bucket_names_the_knobs(check, run_job, worker, monkeypatch):
+    monkeypatch.setattr(worker, "response_limit", 2000)
+    monkeypatch.setattr(worker, "bucket", None)
+    error = check.envelope(run_job({"prompt": "x", **check.SMALL, "num_images": 2}))
+    assert error["code"] == "OUTPUT_TOO_LARGE"
+    assert "MAX_RESPONSE_BYTES" in error["message"] and "BUCKET_ENDPOINT_URL" in error["message"]
+
+
+def test_result_over_the_limit_goes_to_the_bucket_as_urls(check, run_job, worker, monkeypatch, s3_bucket):
+    endpoint, name, client = s3_bucket
+    monkeypatch.setattr(worker, "response_limit", 2000)
+    monkeypatch.setattr(worker, "bucket", Bucket(endpoint, "test", "test", name=name))
+    result = run_job({"prompt": "x", **check.SMALL, "num_images": 2, "format": "png", "seed": 11}, job_id="big-job")
+
+    assert result["delivery"] == "url" and [e["seed"] for e in result["images"]] == [11, 12]
+    assert all("image" not in entry for entry in result["images"])
+    keys = sorted(obj["Key"] for obj in client.list_objects_v2(Bucket=name)["Contents"])
+    assert keys == ["big-job/0.png", "big-job/1.png"]
+    from PIL import Image
+
+    uploaded = Image.open(io.BytesIO(httpx.get(result["images"][0]["url"]).content))
+    assert (uploaded.format, uploaded.size) == ("PNG", (64, 64))
+
+
+def test_small_results_stay_inline_even_with_a_bucket(check, run_job, worker, monkeypatch, s3_bucket):
+    endpoint, name, client = s3_bucket
+    monkeypatch.setattr(worker, "bucket", Bucket(endpoint, "test", "test", name=name))
+    result = run_job({"prompt": "x", **check.SMALL})
+    assert result["delivery"] == "inline" and "Contents" not in client.list_objects_v2(Bucket=name)
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"MODEL_PATH": ""}, "MODEL_PATH is not set"),
+        ({"MODEL_PATH": "/nonexistent/model"}, "not a folder"),
+        ({"REFINER_PATH": "/nonexistent/refiner"}, "REFINER_PATH"),
+        ({"MAX_RESPONSE_BYTES": "lots"}, "MAX_RESPONSE_BYTES"),
+    ],
+)
+def test_setup_fails_fast_on_bad_settings(monkeypatch, tiny_sdxl_dir, env, words):
+    from sdxl.worker import SdxlWorker
+
+    monkeypatch.setenv("MODEL_PATH", str(tiny_sdxl_dir))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(Exception, match=words):
+        SdxlWorker().setup()
+
+
+def test_a_worker_that_was_not_set_up_is_not_ready(check):
+    import asyncio
+
+    from sdxl.worker import SdxlWorker
+    from shared.errors import guard
+
+    result = asyncio.run(guard(SdxlWorker().handler)({"id": "j", "input": {"prompt": "x"}}))
+    assert check.envelope(result)["code"] == "NOT_READY"
