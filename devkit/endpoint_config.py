@@ -98,13 +98,15 @@ class EndpointConfig(_Strict):
         return Scaling.model_validate(PROFILES[self.profile].model_dump() | self.scaling)
 
     def image_ref(self, registry: str | None = None, tag: str | None = None) -> str:
-        """The image workers run: ``image`` if set, else ``<REGISTRY>/<name>:<TAG>`` (env defaults)."""
+        """The image workers run: ``image`` if set, else ``<REGISTRY>/<name>:<TAG>``, the tag docker-bake.hcl
+        gives it (TAG defaults to "dev" there and here; REGISTRY has no default: a local name cannot be pulled).
+        """
         if self.image:
             return self.image
         registry = registry or os.environ.get("REGISTRY")
         if not registry:
             raise ConfigError(f"{self.name}: no image: set `image` in endpoint.toml or the REGISTRY env var")
-        return f"{registry.rstrip('/')}/{self.name}:{tag or os.environ.get('TAG') or 'latest'}"
+        return f"{registry.rstrip('/')}/{self.name}:{tag or os.environ.get('TAG') or 'dev'}"
 
 
 class ConfigError(ValueError):

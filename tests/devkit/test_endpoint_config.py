@@ -80,7 +80,7 @@ def test_the_image_defaults_to_registry_name_and_tag(write, monkeypatch):
     assert config.image_ref() == "ghcr.io/acme/demo:abc123"
     assert config.image_ref("docker.io/me", "v2") == "docker.io/me/demo:v2"
     monkeypatch.delenv("TAG")
-    assert config.image_ref() == "ghcr.io/acme/demo:latest"
+    assert config.image_ref() == "ghcr.io/acme/demo:dev"  # docker-bake.hcl's default TAG
 
 
 def test_an_image_named_in_the_file_wins_and_no_registry_is_an_error(write, monkeypatch):
