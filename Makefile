@@ -45,3 +45,26 @@ bench: setup ## Benchmarks on the CPU with tiny models (a few minutes): BENCH="d
 .PHONY: deploy
 deploy: setup ## Create/update RunPod templates+endpoints (WORKER=name, DRY_RUN=1 shows the plan only)
 	$(PY) -m devkit.deploy $(if $(WORKER),--worker $(WORKER)) $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
+
+# Images (docs/images.md): docker buildx bake over docker-bake.hcl, models read from workers/*/model.toml.
+# REGISTRY, TAG and the bake variables can be set in the environment or on the command line;
+# BAKE_FILES/BAKE_FLAGS add bake files and flags (CI: stand-in bases, host network).
+VCS_REF ?= $(shell git rev-parse HEAD 2>/dev/null)
+BAKE_FILES ?= -f docker-bake.hcl
+BAKE_FLAGS ?=
+IMAGE_ENV = $(if $(REGISTRY),REGISTRY=$(REGISTRY)) $(if $(TAG),TAG=$(TAG))
+BAKE = env $(shell $(PYTHON) .ci/bake_env.py) VCS_REF=$(VCS_REF) $(IMAGE_ENV) docker buildx bake $(BAKE_FILES) $(BAKE_FLAGS)
+
+.PHONY: build-all build push sizes
+build-all: ## Build every worker image (weights baked; HF_TOKEN, if set, goes in as a build secret)
+	$(BAKE)
+
+build: ## Build one worker image: make build WORKER=llm-hf
+	@test -n "$(WORKER)" || { echo "usage: make build WORKER=<name>" >&2; exit 2; }
+	$(BAKE) $(WORKER)
+
+push: ## Build and push every image (or WORKER=<name>) to REGISTRY=... with TAG=...
+	$(BAKE) --push $(WORKER)
+
+sizes: ## Size of each built image (or WORKER=<name>): base, weights, the rest
+	env $(IMAGE_ENV) $(PYTHON) .ci/image_sizes.py $(BAKE_FILES) $(WORKER)

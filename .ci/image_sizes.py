@@ -1,0 +1,85 @@
+"""Size report of the built worker images (`make sizes`): the base image, the baked weights, the rest.
+
+    python .ci/image_sizes.py [-f docker-bake.hcl [-f more.hcl]] [worker ...]
+
+Image names and base images come from `docker buildx bake --print` (the same files the build used);
+the weights are the image's ``/model`` layer. Reads local images only; prints a table to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True, cwd=REPO).stdout
+
+
+def bake_targets(files: list[str], workers: list[str]) -> dict[str, dict]:
+    return json.loads(_docker("buildx", "bake", "--print", *files, *workers))["target"]
+
+
+def dockerfile_default(dockerfile: Path, arg: str) -> str | None:
+    match = re.search(rf"^ARG {arg}=(\S+)", dockerfile.read_text(), re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def image_size(ref: str) -> int | None:
+    try:
+        return int(_docker("image", "inspect", "--format", "{{.Size}}", ref))
+    except subprocess.CalledProcessError:
+        return None
+
+
+def weights_size(ref: str) -> int:
+    """Bytes of the layers that write /model (the COPY from the weights stage)."""
+    rows = _docker("history", "--no-trunc", "--human=false", "--format", "{{.Size}}\t{{.CreatedBy}}", ref)
+    return sum(int(size) for size, created_by in (row.split("\t", 1) for row in rows.splitlines())
+               if re.search(r"\s/model(\s|$)", created_by))
+
+
+def report(targets: dict[str, dict]) -> list[tuple[str, ...]]:
+    rows = [("image", "total MB", "base MB", "weights MB", "rest MB", "base image")]
+    for _, target in sorted(targets.items()):
+        ref = target["tags"][0]
+        total = image_size(ref)
+        if total is None:
+            rows.append((ref, "not built", "", "", "", ""))
+            continue
+        base_ref = target.get("args", {}).get("BASE_IMAGE") or dockerfile_default(REPO / target["dockerfile"],
+                                                                                    "BASE_IMAGE")
+        base = image_size(base_ref) if base_ref else None
+        weights = weights_size(ref)
+        rest = total - weights - (base or 0)
+        rows.append((ref, _mb(total), _mb(base) if base is not None else "?", _mb(weights),
+                     _mb(rest) if base is not None else "?", base_ref or ""))
+    return rows
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.0f}"
+
+
+def main(argv: list[str]) -> int:
+    files, workers, it = [], [], iter(argv)
+    for arg in it:
+        if arg in ("-f", "--file"):
+            files += ["-f", next(it)]
+        else:
+            workers.append(arg)
+    rows = report(bake_targets(files, workers))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = enumerate(zip(row, widths, strict=True))
+        print("  ".join(cell.rjust(w) if 0 < i < 5 else cell.ljust(w) for i, (cell, w) in cells).rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
