@@ -170,3 +170,23 @@ def test_a_worker_that_was_not_set_up_is_not_ready(check):
 
     result = asyncio.run(guard(SdxlWorker().handler)({"id": "j", "input": {"prompt": "x"}}))
     assert check.envelope(result)["code"] == "NOT_READY"
+
+
+def test_the_shipped_test_input_is_valid(repo):
+    import json
+
+    from sdxl.inputs import Input
+    from shared.validation import parse
+
+    request = parse(Input, json.loads((repo / "workers/sdxl/test_input.json").read_text())["input"])
+    assert (request.width, request.height, request.format) == (1024, 1024, "jpeg")
+
+
+def test_model_toml_pins_the_base_model_and_its_extras(repo):
+    import tomllib
+
+    model = tomllib.loads((repo / "workers/sdxl/model.toml").read_text())
+    assert model["id"] == "stabilityai/stable-diffusion-xl-base-1.0" and model["variant"] == "fp16"
+    for entry in (model, model["vae"], model["refiner"]):
+        assert len(entry["revision"]) == 40 and int(entry["revision"], 16) >= 0  # a commit, not a branch
+    assert (model["vae"]["env"], model["refiner"]["env"]) == ("VAE_PATH", "REFINER_PATH")
