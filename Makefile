@@ -50,10 +50,12 @@ deploy: setup ## Create/update RunPod templates+endpoints (WORKER=name, DRY_RUN=
 # REGISTRY, TAG and the bake variables can be set in the environment or on the command line;
 # BAKE_FILES/BAKE_FLAGS add bake files and flags (CI: stand-in bases, host network).
 VCS_REF ?= $(shell git rev-parse HEAD 2>/dev/null)
+# The clone's remote, any credentials in its URL cut out: it becomes a label of every image.
+SOURCE_URL ?= $(shell git config --get remote.origin.url 2>/dev/null | sed -E 's#://[^@/]*@#://#')
 BAKE_FILES ?= -f docker-bake.hcl
 BAKE_FLAGS ?=
 IMAGE_ENV = $(if $(REGISTRY),REGISTRY=$(REGISTRY)) $(if $(TAG),TAG=$(TAG))
-BAKE = env $(shell $(PYTHON) .ci/bake_env.py) VCS_REF=$(VCS_REF) $(IMAGE_ENV) docker buildx bake $(BAKE_FILES) $(BAKE_FLAGS)
+BAKE = env $(shell $(PYTHON) .ci/bake_env.py) VCS_REF=$(VCS_REF) SOURCE_URL=$(SOURCE_URL) $(IMAGE_ENV) docker buildx bake $(BAKE_FILES) $(BAKE_FLAGS)
 
 .PHONY: build-all build push sizes
 build-all: ## Build every worker image (weights baked; HF_TOKEN, if set, goes in as a build secret)

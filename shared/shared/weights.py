@@ -134,6 +134,8 @@ def bake(model_id: str, revision: str, out: Path, *, local: Path | None = None, 
     out.mkdir(parents=True, exist_ok=True)
     if local is not None and local.is_dir() and any(local.iterdir()):
         log.info("baking %s@%s from the local folder given as build context", model_id, revision)
+        if read_token(token_file):
+            log.info("a Hub token was given (secret mount); a local folder does not need it")
         selected = bake_local(local, out, variant)
     else:
         token = read_token(token_file)

@@ -104,6 +104,15 @@ def test_local_sdxl_fixture_keeps_every_fp16_component(tiny_sdxl_dir, tmp_path):
     assert all(variant_of(name) == "fp16" for name in selected if name.endswith(".safetensors"))
 
 
+def test_local_folder_ignores_a_given_token_and_never_logs_it(tiny_llm_dir, tmp_path, caplog):
+    secret = tmp_path / "hf_token"
+    secret.write_text(TOKEN)
+    with caplog.at_level(logging.DEBUG):
+        bake("org/tiny-llama", "0" * 40, tmp_path / "model", local=tiny_llm_dir, token_file=secret)
+    assert "a Hub token was given" in caplog.text
+    assert TOKEN not in caplog.text
+
+
 def test_token_is_read_from_the_secret_file_stripped(tmp_path):
     secret = tmp_path / "hf_token"
     secret.write_text(f"  {TOKEN}\n")
