@@ -1,0 +1,359 @@
+"""The jobs of one endpoint: queue, RunPod's job state machine, stop requests, retention, and waiting on changes.
+
+Everything here runs on the server's one event loop; methods that change state are plain functions
+(atomic between awaits) and wake waiters through `Signal`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from shared.errors import JobTimeout, NotReady, WorkerError
+
+
+class Status(StrEnum):
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.TIMED_OUT})
+
+#: How long RunPod keeps a finished job's result: 30 min for /run, 1 min for /runsync.
+RETENTION_RUN_S = 30 * 60
+RETENTION_RUNSYNC_S = 60
+
+#: A stop (cancel, timeout) is sent to the worker every STOP_RESEND_S seconds for STOP_REPEAT_S seconds.
+STOP_RESEND_S = 1.0
+STOP_REPEAT_S = 10.0
+
+#: A job whose worker died is queued again this many times in all; then it fails (poison-pill guard).
+MAX_ATTEMPTS = 2
+
+
+class Signal:
+    """Wakes every coroutine waiting on it; cheap to fire when nobody waits."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def fire(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        """Return on the next fire or after ``timeout`` seconds, whichever is first."""
+        event = self._event
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+
+
+@dataclass(eq=False)
+class Job:
+    id: str
+    input: Any
+    created_at: float
+    execution_timeout: float
+    retention: float
+    webhook: str | None = None
+    status: Status = Status.IN_QUEUE
+    worker_id: str | None = None
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    has_output: bool = False
+    output: Any = None
+    error: str | None = None
+    #: Latest progress_update value; /status shows it as ``output`` while the job runs.
+    progress: Any = None
+    chunks: list[Any] = field(default_factory=list)
+    #: Chunks already handed out by /stream (each chunk is returned by /stream once, as on RunPod).
+    delivered: int = 0
+    changed: Signal = field(default_factory=Signal)
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    def view(self) -> dict[str, Any]:
+        """The job as RunPod's /status shows it."""
+        body: dict[str, Any] = {"id": self.id, "status": str(self.status)}
+        if self.started_at is not None:
+            body["delayTime"] = _ms(self.started_at - self.created_at)
+            body["workerId"] = self.worker_id
+        if self.finished_at is not None and self.started_at is not None:
+            body["executionTime"] = _ms(self.finished_at - self.started_at)
+        if self.has_output:
+            body["output"] = self.output
+        elif self.status is Status.IN_PROGRESS and self.progress is not None:
+            body["output"] = self.progress
+        if self.error is not None:
+            body["error"] = self.error
+        return body
+
+
+@dataclass
+class _Stop:
+    next_send: float
+    until: float
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
+
+
+class JobQueue:
+    """Jobs of one endpoint id, from submission to expiry."""
+
+    def __init__(
+        self,
+        *,
+        execution_timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+        on_finished: Callable[[Job], None] | None = None,
+    ) -> None:
+        self.execution_timeout = execution_timeout
+        self._clock = clock
+        self._on_finished = on_finished
+        self._jobs: dict[str, Job] = {}
+        self._queue: deque[Job] = deque()
+        self._stops: dict[str, dict[str, _Stop]] = {}
+        self.queued = Signal()
+        self.stops_changed = Signal()
+        self.completed_count = 0
+        self.failed_count = 0
+        self.retried_count = 0
+
+    # --- client side ---------------------------------------------------------------------------
+
+    def submit(
+        self, job_input: Any, *, webhook: str | None = None, sync: bool = False,
+        execution_timeout: float | None = None,
+    ) -> Job:
+        job = Job(
+            id=f"{uuid.uuid4()}-local",
+            input=job_input,
+            created_at=self._clock(),
+            execution_timeout=execution_timeout or self.execution_timeout,
+            retention=RETENTION_RUNSYNC_S if sync else RETENTION_RUN_S,
+            webhook=webhook,
+        )
+        self._jobs[job.id] = job
+        self._queue.append(job)
+        self.queued.fire()
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def cancel(self, job_id: str) -> Job | None:
+        """Cancel a queued or running job; a finished job is left as it is."""
+        job = self._jobs.get(job_id)
+        if job is not None and not job.done:
+            self._end(job, Status.CANCELLED)
+        return job
+
+    def purge(self) -> int:
+        """Cancel every job still waiting in the queue (running jobs go on), as /purge-queue does."""
+        waiting = list(self._queue)
+        for job in waiting:
+            self._end(job, Status.CANCELLED)
+        return len(waiting)
+
+    def pending_count(self) -> int:
+        return len(self._queue)
+
+    def running(self) -> list[Job]:
+        return [job for job in self._jobs.values() if job.status is Status.IN_PROGRESS]
+
+    def take_stream(self, job: Job) -> list[Any]:
+        """The chunks /stream has not handed out yet."""
+        new = job.chunks[job.delivered:]
+        job.delivered = len(job.chunks)
+        return new
+
+    # --- worker side ---------------------------------------------------------------------------
+
+    def take(self, worker_id: str, count: int) -> list[Job]:
+        taken = []
+        while self._queue and len(taken) < count:
+            job = self._queue.popleft()
+            job.status = Status.IN_PROGRESS
+            job.worker_id = worker_id
+            job.attempts += 1
+            job.started_at = self._clock()
+            job.changed.fire()
+            taken.append(job)
+        return taken
+
+    async def take_waiting(self, worker_id: str, count: int, hold: float, accepting: Callable[[], bool]) -> list[Job]:
+        """Long-poll of a job take: up to ``count`` jobs, waiting up to ``hold`` s while none is queued."""
+        deadline = self._clock() + hold
+        while accepting():
+            if taken := self.take(worker_id, count):
+                return taken
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                break
+            await self.queued.wait(remaining)
+        return []
+
+    def held_by(self, worker_id: str) -> list[Job]:
+        return [job for job in self.running() if job.worker_id == worker_id]
+
+    def _own(self, job_id: str, worker_id: str) -> Job | None:
+        """The job if this worker is still the one running it; late or stray posts are dropped."""
+        job = self._jobs.get(job_id)
+        if job is None or job.status is not Status.IN_PROGRESS or job.worker_id != worker_id:
+            return None
+        return job
+
+    def add_chunk(self, job_id: str, worker_id: str, chunk: Any) -> bool:
+        job = self._own(job_id, worker_id)
+        if job is None:
+            return False
+        job.chunks.append(chunk)
+        job.changed.fire()
+        return True
+
+    def set_progress(self, job_id: str, worker_id: str, value: Any) -> bool:
+        job = self._own(job_id, worker_id)
+        if job is None:
+            return False
+        job.progress = value
+        job.changed.fire()
+        return True
+
+    def finish(self, job_id: str, worker_id: str, result: dict[str, Any], *, is_stream: bool) -> bool:
+        """Record the SDK's final post: ``{"output": ...}`` or ``{"error": "..."}`` (+ ``stopPod``)."""
+        job = self._own(job_id, worker_id)
+        if job is None:
+            return False
+        if result.get("error"):
+            job.error = result["error"] if isinstance(result["error"], str) else str(result["error"])
+            self._end(job, Status.FAILED)
+            return True
+        if "output" in result:
+            job.has_output, job.output = True, result["output"]
+            if not is_stream and not job.chunks:
+                # /stream of a job whose handler returns (not yields) shows its output as the one chunk.
+                job.chunks.append(result["output"])
+        self._end(job, Status.COMPLETED)
+        return True
+
+    def stops_for(self, worker_id: str) -> list[str]:
+        """Jobs this worker must stop now. Each stop is sent again every STOP_RESEND_S for STOP_REPEAT_S:
+        the SDK drops a stop that arrives before the job's task exists (taken, not yet started)."""
+        now = self._clock()
+        pending = self._stops.get(worker_id, {})
+        due = []
+        for job_id, stop in list(pending.items()):
+            if now >= stop.until:
+                del pending[job_id]
+            elif now >= stop.next_send:
+                stop.next_send = now + STOP_RESEND_S
+                due.append(job_id)
+        return sorted(due)
+
+    def _next_stop_at(self, worker_id: str) -> float | None:
+        pending = self._stops.get(worker_id)
+        return min((stop.next_send for stop in pending.values()), default=None) if pending else None
+
+    async def stops_waiting(self, worker_id: str, hold: float, accepting: Callable[[], bool]) -> list[str]:
+        """Long-poll of the job-stop channel."""
+        deadline = self._clock() + hold
+        while accepting():
+            if stops := self.stops_for(worker_id):
+                return stops
+            now = self._clock()
+            wake = min(deadline, self._next_stop_at(worker_id) or deadline)
+            if deadline - now <= 0:
+                break
+            await self.stops_changed.wait(max(wake - now, 0.01))
+        return []
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def time_out_overdue(self) -> list[Job]:
+        now = self._clock()
+        overdue = [job for job in self.running() if now - job.started_at > job.execution_timeout]
+        for job in overdue:
+            job.error = JobTimeout(
+                f"the job ran past the endpoint's execution timeout of {job.execution_timeout:g} s"
+            ).to_job_error()
+            self._end(job, Status.TIMED_OUT)
+        return overdue
+
+    def worker_lost(self, worker_id: str, reason: str) -> list[Job]:
+        """The worker died: its jobs go back to the head of the queue, or fail after MAX_ATTEMPTS."""
+        self._stops.pop(worker_id, None)
+        lost = self.held_by(worker_id)
+        for job in reversed(lost):  # keep their order at the head of the queue
+            if job.attempts >= MAX_ATTEMPTS:
+                job.error = WorkerError(
+                    f"the worker running this job exited ({reason}) on each of its {job.attempts} attempts"
+                ).to_job_error()
+                self._end(job, Status.FAILED)
+            else:
+                job.status, job.worker_id, job.started_at, job.progress = Status.IN_QUEUE, None, None, None
+                self.retried_count += 1
+                self._queue.appendleft(job)
+                job.changed.fire()
+        if lost:
+            self.queued.fire()
+        return lost
+
+    def fail_queued(self, reason: str) -> list[Job]:
+        """Startup failed: the waiting jobs fail with the reason instead of waiting forever."""
+        waiting = list(self._queue)
+        for job in waiting:
+            job.error = NotReady(reason).to_job_error()
+            self._end(job, Status.FAILED)
+        return waiting
+
+    def sweep(self) -> int:
+        """Forget finished jobs past their retention, as RunPod does."""
+        now = self._clock()
+        expired = [job.id for job in self._jobs.values() if job.done and now - job.finished_at > job.retention]
+        for job_id in expired:
+            del self._jobs[job_id]
+        return len(expired)
+
+    def counts(self) -> dict[str, int]:
+        """The ``jobs`` part of RunPod's /health."""
+        return {
+            "completed": self.completed_count,
+            "failed": self.failed_count,
+            "inProgress": len(self.running()),
+            "inQueue": len(self._queue),
+            "retried": self.retried_count,
+        }
+
+    def _end(self, job: Job, status: Status) -> None:
+        if job.status is Status.IN_QUEUE:
+            self._queue.remove(job)
+        elif job.status is Status.IN_PROGRESS and status is not Status.COMPLETED and status is not Status.FAILED:
+            # Cancelled or timed out while running: the worker's job-stop poll tells it to stop.
+            now = self._clock()
+            self._stops.setdefault(job.worker_id, {})[job.id] = _Stop(next_send=now, until=now + STOP_REPEAT_S)
+            self.stops_changed.fire()
+        job.status = status
+        job.finished_at = self._clock()
+        if status is Status.COMPLETED:
+            self.completed_count += 1
+        elif status is not Status.CANCELLED:
+            self.failed_count += 1
+        job.changed.fire()
+        if self._on_finished is not None:
+            self._on_finished(job)

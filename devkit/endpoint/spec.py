@@ -1,0 +1,64 @@
+"""What the local endpoint runs for one endpoint id: the worker's start module, its environment and scaling."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from devkit import endpoint_config
+from devkit.endpoint_config import Scaling
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """One endpoint id (the worker's name) and how to start and scale its worker processes."""
+
+    name: str
+    #: Started as ``python -m <module>``: the image's start command.
+    module: str
+    #: Folders prepended to PYTHONPATH (the worker folder holding the package).
+    pythonpath: tuple[Path, ...]
+    scaling: Scaling
+    #: Worker environment on top of the endpoint's own (endpoint.toml [env], MODEL_PATH, overrides).
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_repo(cls, name: str) -> WorkerSpec:
+        """A worker of ``workers/<name>/``, configured by its endpoint.toml, on its tiny fixture model."""
+        from devkit import fixtures  # builds weights on first use: only when an endpoint is really made
+
+        config = endpoint_config.for_worker(name)
+        env = dict(config.env)
+        model_path = fixtures.for_worker(name)
+        if model_path is not None:
+            env["MODEL_PATH"] = str(model_path)
+        return cls(
+            name=name,
+            module=name.replace("-", "_"),
+            pythonpath=(endpoint_config.WORKERS_DIR / name,),
+            scaling=config.effective_scaling(),
+            env=env,
+        )
+
+    def with_overrides(self, env: dict[str, str] | None = None, scaling: dict[str, Any] | None = None) -> WorkerSpec:
+        """This spec with extra environment and scaling knobs, validated like endpoint.toml's."""
+        return replace(
+            self,
+            env={**self.env, **(env or {})},
+            scaling=Scaling.model_validate(self.scaling.model_dump() | (scaling or {})),
+        )
+
+    def process_env(self, base: dict[str, str], runpod_env: dict[str, str]) -> dict[str, str]:
+        """The full environment of one worker process."""
+        pythonpath = [str(p) for p in self.pythonpath]
+        if base.get("PYTHONPATH"):
+            pythonpath.append(base["PYTHONPATH"])
+        return {
+            **base,
+            **self.env,
+            **runpod_env,
+            "PYTHONPATH": os.pathsep.join(pythonpath),
+            "PYTHONUNBUFFERED": "1",
+        }

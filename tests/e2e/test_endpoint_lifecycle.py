@@ -1,0 +1,119 @@
+"""Worker lifecycle behind the local endpoint: concurrency, timeouts, crashes, startup failures."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+import pytest
+from setup_fails import REASON
+
+from devkit.endpoint import StartupFailed
+
+pytestmark = pytest.mark.e2e
+
+
+def read_records(path) -> list[tuple[str, str, int]]:
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    return [(event, job_id, int(pid)) for event, job_id, pid in (line.split() for line in lines)]
+
+
+def wait_for_record(path, event: str, job_id: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while (event, job_id) not in {(e, j) for e, j, _ in read_records(path)}:
+        assert time.monotonic() < deadline, f"no '{event} {job_id}' in {path}: {read_records(path)}"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def record_file(tmp_path_factory):
+    return tmp_path_factory.mktemp("records") / "runs.log"
+
+
+@pytest.fixture(scope="module")
+def recorder(endpoint_factory, fixture_worker, record_file):
+    """Two warm records-runs workers, two jobs at a time each."""
+    spec = fixture_worker("records_runs", env={"RECORD_FILE": str(record_file)}, min_workers=2, max_workers=2)
+    endpoint = endpoint_factory([spec])
+    deadline = time.monotonic() + 60
+    while len(endpoint.worker_pids(spec.name)) < 2:  # wait_ready waits for one; the second follows
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    return endpoint
+
+
+def test_concurrent_jobs_over_several_workers_each_run_exactly_once(recorder, runpod_endpoint, record_file):
+    client = runpod_endpoint(recorder, "records-runs")
+    jobs = [client.run({"steps": 4, "step_seconds": 0.1}) for _ in range(10)]
+    outputs = [job.output(timeout=60) for job in jobs]
+    assert all(output == [{"step": s} for s in range(4)] for output in outputs)
+    ids = {job.job_id for job in jobs}
+    records = [r for r in read_records(record_file) if r[1] in ids]
+    assert Counter(event for event, _, _ in records) == {"start": 10, "end": 10}
+    assert Counter(job_id for event, job_id, _ in records if event == "start") == dict.fromkeys(ids, 1)
+    # Ready workers long-poll for jobs and hold at most two each: ten jobs spread over both.
+    assert len({pid for _, _, pid in records}) == 2
+
+
+def test_cancel_stops_the_job_inside_the_worker(recorder, runpod_endpoint, await_status, record_file):
+    job = runpod_endpoint(recorder, "records-runs").run({"steps": 100, "step_seconds": 0.1})
+    await_status(recorder, "records-runs", job.job_id, "IN_PROGRESS")
+    job.cancel()
+    wait_for_record(record_file, "cancelled", job.job_id)
+    assert job.status() == "CANCELLED"
+
+
+def test_execution_timeout_times_the_job_out_and_stops_it(recorder, http, await_status, record_file):
+    job_id = http.post(f"{recorder.base_url}/v2/records-runs/run", json={
+        "input": {"steps": 200, "step_seconds": 0.1}, "policy": {"executionTimeout": 5000},
+    }).json()["id"]
+    body = await_status(recorder, "records-runs", job_id, "TIMED_OUT", "COMPLETED", timeout=30)
+    assert body["status"] == "TIMED_OUT"
+    assert json.loads(body["error"])["code"] == "TIMEOUT"
+    wait_for_record(record_file, "cancelled", job_id)
+
+
+def test_purge_queue_cancels_waiting_jobs_and_leaves_running_ones(recorder, http, await_status):
+    url = f"{recorder.base_url}/v2/records-runs"
+    ids = [http.post(f"{url}/run", json={"input": {"steps": 20, "step_seconds": 0.1}}).json()["id"] for _ in range(6)]
+    await_status(recorder, "records-runs", ids[0], "IN_PROGRESS")
+    removed = http.post(f"{url}/purge-queue").json()["removed"]
+    statuses = [http.get(f"{url}/status/{job_id}").json()["status"] for job_id in ids]
+    assert removed == statuses.count("CANCELLED") >= 1
+    running = [job_id for job_id, status in zip(ids, statuses, strict=True) if status != "CANCELLED"]
+    for job_id in running:
+        assert await_status(recorder, "records-runs", job_id, "COMPLETED", timeout=30)
+
+
+def test_a_worker_that_dies_on_every_attempt_fails_the_job_with_the_reason(endpoint_factory, fixture_worker,
+                                                                           runpod_endpoint, await_status):
+    endpoint = endpoint_factory([fixture_worker("crashes_mid_job", min_workers=1, max_workers=1)])
+    job = runpod_endpoint(endpoint, "crashes-mid-job").run({"anything": 1})
+    body = await_status(endpoint, "crashes-mid-job", job.job_id, "FAILED", "COMPLETED", timeout=90)
+    assert body["status"] == "FAILED"
+    error = json.loads(body["error"])
+    assert error["code"] == "INTERNAL"
+    assert "exit code 17" in error["message"] and "2 attempts" in error["message"]
+
+
+def test_startup_failure_shows_in_health_and_fails_waiting_jobs(endpoint_factory, fixture_worker,
+                                                                runpod_endpoint, await_status, http):
+    endpoint = endpoint_factory([fixture_worker("setup_fails")], ready=False)
+    job = runpod_endpoint(endpoint, "setup-fails").run({"x": 1})
+    body = await_status(endpoint, "setup-fails", job.job_id, "FAILED", timeout=60)
+    error = json.loads(body["error"])
+    assert error["code"] == "NOT_READY"
+    assert REASON in error["message"]
+    health = http.get(f"{endpoint.base_url}/v2/setup-fails/health").json()
+    assert REASON in health["startupFailure"]
+    assert health["workers"]["unhealthy"] >= 1
+    assert health["jobs"]["failed"] >= 1
+
+
+def test_wait_ready_raises_the_startup_failure(endpoint_factory, fixture_worker):
+    endpoint = endpoint_factory([fixture_worker("setup_fails")], ready=False)
+    with pytest.raises(StartupFailed, match=REASON):
+        endpoint.wait_ready("setup-fails", timeout=60)
