@@ -16,12 +16,15 @@ A result over the limit takes one of two paths, decided here for every worker th
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from shared.errors import OutputTooLarge
+from shared.errors import OutputTooLarge, WorkerError
+
+log = logging.getLogger(__name__)
 
 #: RunPod's limit for results of jobs submitted with /run (and the default here: safe for both).
 RUN_LIMIT_BYTES = 10_000_000
@@ -124,10 +127,27 @@ def deliver(
         return inline
     if bucket is None:
         raise too_large(size, limit)
-    uploaded = render([FileRef(url=bucket.upload(job_id, f)) for f in files])
+    uploaded = render([FileRef(url=_upload(bucket, job_id, f)) for f in files])
     if response_size(uploaded) > limit:  # only a tiny limit gets here: URLs are short
         raise too_large(response_size(uploaded), limit)
     return uploaded
+
+
+class UploadFailed(WorkerError):
+    """The result was over the limit and the bucket refused it or could not be reached."""
+
+    retryable = True
+
+
+def _upload(bucket: Bucket, job_id: str, file: OutputFile) -> str:
+    try:
+        return bucket.upload(job_id, file)
+    except Exception as exc:  # any boto/network failure: the client needs a clear reason, the log the detail
+        log.exception("uploading %s of job %s to %s failed", file.name, job_id, bucket.endpoint_url)
+        raise UploadFailed(
+            f"the result is over the response limit and uploading it to the bucket at {bucket.endpoint_url} "
+            f"failed ({type(exc).__name__}); check the BUCKET_* settings and that the bucket exists"
+        ) from None
 
 
 def too_large(size: int, limit: int) -> OutputTooLarge:

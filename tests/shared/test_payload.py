@@ -103,3 +103,12 @@ def test_over_the_limit_with_a_bucket_uploads_every_file_and_returns_urls(s3_buc
     # The presigned URLs serve the files' bytes.
     assert [httpx.get(url).content for url in urls] == [f.data for f in FILES]
     assert response_size(result) <= 1000
+
+
+def test_a_failed_upload_is_a_typed_retryable_error_naming_the_bucket(s3_server):
+    bucket = Bucket(s3_server, "test", "test", name="no-such-bucket")
+    with pytest.raises(payload.UploadFailed) as caught:
+        deliver("job-1", FILES, render, limit=1000, bucket=bucket)
+    error = caught.value
+    assert (error.code, error.retryable) == ("INTERNAL", True)
+    assert s3_server in error.message and "BUCKET_" in error.message and "test" not in error.message
