@@ -1,0 +1,126 @@
+"""Each worker's Dockerfile: overridable base, weights stage, secret-only token, exec-form CMD, labels, lint."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+
+import pytest
+
+from devkit import fixtures
+from tests.images.conftest import REPO, WORKERS, Instruction, parse_dockerfile
+
+#: Build args or env vars named like a credential: a value given that way stays in the image's history.
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|ACCESS_KEY", re.IGNORECASE)
+HEX_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def dockerfile(worker: str) -> list[Instruction]:
+    return parse_dockerfile(REPO / "workers" / worker / "Dockerfile")
+
+
+def bakes_weights(worker: str) -> bool:
+    return (REPO / "workers" / worker / "model.toml").exists()
+
+
+def final(instructions: list[Instruction]) -> list[Instruction]:
+    last = max(i.stage for i in instructions)
+    return [i for i in instructions if i.stage == last]
+
+
+def test_the_four_workers_are_there():
+    assert {"progress-demo", "llm-hf", "llm-vllm", "sdxl"} <= set(WORKERS)
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_worker_has_dockerfile_requirements_and_test_input(worker):
+    folder = REPO / "workers" / worker
+    assert (folder / "Dockerfile").is_file()
+    assert (folder / "requirements.txt").is_file()
+    assert isinstance(json.loads((folder / "test_input.json").read_text())["input"], dict)
+
+
+@pytest.mark.parametrize("worker", sorted(fixtures.BUILDERS))
+def test_worker_with_a_model_names_it_once_in_model_toml_at_a_pinned_commit(worker):
+    model = tomllib.loads((REPO / "workers" / worker / "model.toml").read_text())
+    assert re.match(r"^[\w.-]+/[\w.-]+$", model["id"])
+    assert HEX_COMMIT.match(model["revision"]), "revision must be a full commit hash, not a branch"
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_base_image_is_an_overridable_arg_with_a_real_default(worker):
+    instructions = dockerfile(worker)
+    args = {i.args.split("=", 1)[0]: i.args.split("=", 1)[1] for i in instructions if i.keyword == "ARG"
+            and i.stage == -1 and "=" in i.args}
+    assert "/" in args["BASE_IMAGE"] or args["BASE_IMAGE"].startswith("python:")
+    assert final(instructions)[0].args == "${BASE_IMAGE}"
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_no_syntax_directive_that_would_pull_a_frontend(worker):
+    assert not re.search(r"^#\s*syntax\s*=", (REPO / "workers" / worker / "Dockerfile").read_text(), re.MULTILINE)
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_cmd_is_exec_form_python_module_of_the_worker_package(worker):
+    package = worker.replace("-", "_")
+    cmds = [i for i in dockerfile(worker) if i.keyword == "CMD"]
+    assert json.loads(cmds[-1].args) == ["python", "-m", package]
+    assert (REPO / "workers" / worker / package / "__main__.py").is_file()
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_no_arg_or_env_is_named_like_a_credential(worker):
+    for instruction in dockerfile(worker):
+        if instruction.keyword in ("ARG", "ENV"):
+            names = re.findall(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)(?==|\s|$)", instruction.args)
+            assert not [n for n in names if SECRET_NAME.search(n)], instruction
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_pip_leaves_no_cache_in_a_layer(worker):
+    for instruction in dockerfile(worker):
+        if instruction.keyword == "RUN" and "pip install" in instruction.args:
+            assert ("--mount=type=cache,target=/root/.cache/pip" in instruction.args
+                    or "--no-cache-dir" in instruction.args), instruction
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_labels_name_source_revision_and_model(worker):
+    labels = " ".join(i.args for i in final(dockerfile(worker)) if i.keyword == "LABEL")
+    assert "org.opencontainers.image.source=" in labels
+    assert "org.opencontainers.image.revision=" in labels
+    assert ("workers.model.id=" in labels) == bakes_weights(worker)
+
+
+@pytest.mark.parametrize("worker", [w for w in WORKERS if bakes_weights(w)])
+def test_weights_come_from_their_own_stage_once_into_model_path(worker):
+    instructions = dockerfile(worker)
+    froms = [i.args for i in instructions if i.keyword == "FROM"]
+    assert "scratch AS model" in froms, "the local-folder build context `model` needs this stage"
+    bake_step = next(i for i in instructions if i.keyword == "RUN" and "weights.py" in i.args)
+    assert "--mount=type=secret,id=hf_token" in bake_step.args
+    assert "--mount=type=bind,from=model," in bake_step.args
+    for arg in ("${MODEL_ID}", "${MODEL_REVISION}", "${MODEL_VARIANT}", "--out /model"):
+        assert arg in bake_step.args
+    last = final(instructions)
+    copies = [i.args for i in last if i.keyword == "COPY" and "/model" in i.args]
+    assert copies == ["--link --from=weights /model /model"]
+    env = " ".join(i.args for i in last if i.keyword == "ENV")
+    assert "MODEL_PATH=/model" in env and "HF_HUB_OFFLINE=1" in env
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_dockerfile_is_hadolint_clean(worker):
+    hadolint = shutil.which("hadolint") or str(REPO / ".venv" / "bin" / "hadolint")
+    result = subprocess.run([hadolint, "--format", "json", str(REPO / "workers" / worker / "Dockerfile")],
+                            capture_output=True, text=True)
+    assert json.loads(result.stdout or "[]") == [] and result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerignore_sends_only_shared_and_workers():
+    lines = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert lines[:3] == ["*", "!shared/", "!workers/"]
