@@ -15,11 +15,10 @@ from typing import Any
 import httpx
 
 from devkit.bench.results import BenchResult, Figure, Target, faster
+from devkit.bench.through_endpoint import QUIET
 
 WORKER = "progress-demo"
 JOB = {"input": {"steps": 1, "step_seconds": 0}}
-#: Both loops log at WARN so the bench's output stays readable (the same for both).
-QUIET = {"RUNPOD_LOG_LEVEL": "WARN", "LOG_LEVEL": "WARNING"}
 #: The issue's bar for the per-job overhead of the event-driven loop.
 OVERHEAD_TARGET_MS = 20.0
 

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 import time
 import traceback
@@ -47,13 +48,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devkit.bench", description=__doc__)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="fewer jobs and tokens: a smoke run, not figures")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch/OpenMP threads of every process, baselines included (default 1: on a shared "
+                        "machine, OpenMP threads spin-waiting for a busy core distort every figure)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     if unknown := set(args.names) - set(BENCHMARKS):
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(BENCHMARKS)}")
     logging.basicConfig(level=logging.WARNING)
+    # Set before any torch import here, and inherited by every worker and baseline process.
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
 
     about = machine.describe()
+    about["threads_per_process"] = args.threads
     print(f"machine: {about['cpus']} x {about['cpu']}, {about['memory_gib']} GiB | {about['uptime']}", flush=True)
     results = []
     for name in args.names or list(BENCHMARKS):
