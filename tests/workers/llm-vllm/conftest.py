@@ -1,0 +1,75 @@
+"""One real vLLM engine (CPU build, tiny Llama) shared by every in-process test of the llm-vllm worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from shared.serving import runpod_config
+
+#: Engine settings of the tests: vLLM's CPU backend needs an explicit KV cache size, eager mode
+#: skips torch.compile (seconds of startup on 2 cores), float32 keeps greedy decoding batch-invariant.
+ENGINE_ENV = {
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    "ENFORCE_EAGER": "true",
+    "DTYPE": "float32",
+    "SERVED_MODEL_NAME": "tiny-llama",
+    "ENABLE_AUTO_TOOL_CHOICE": "true",
+    "TOOL_CALL_PARSER": "hermes",
+}
+
+
+@pytest.fixture(scope="session")
+def vllm_worker(tiny_llm_dir):
+    """The worker after setup(), exactly as `python -m llm_vllm` builds it; stopped at the end."""
+    from llm_vllm.worker import VllmWorker
+
+    deaths: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**ENGINE_ENV, "MODEL_PATH": str(tiny_llm_dir)}.items():
+            patch.setenv(name, value)
+        worker = VllmWorker(on_engine_death=deaths.append)
+        worker.setup()
+    yield worker
+    worker.close()
+    assert deaths == [], "the engine died during the tests"
+
+
+@pytest.fixture(scope="session")
+def handler(vllm_worker):
+    """The handler as the SDK gets it (wrapped by shared.errors.guard)."""
+    return runpod_config(vllm_worker)["handler"]
+
+
+@pytest.fixture(scope="session")
+def tokenizer(vllm_worker):
+    return vllm_worker.host.engine.get_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def run(handler):
+    """run(job_input, job_id="job") -> every chunk the handler yields for one job."""
+
+    def run_job(job_input: Any, job_id: str = "job") -> list[dict[str, Any]]:
+        return asyncio.run(collect(handler, job_input, job_id))
+
+    return run_job
+
+
+@pytest.fixture(scope="session")
+def fail(run):
+    """fail(job_input) -> the error envelope of a job that must fail (its last chunk)."""
+
+    def failed_job(job_input: Any) -> dict[str, Any]:
+        chunks = run(job_input)
+        assert "error" in chunks[-1], f"the job did not fail: {chunks}"
+        return json.loads(chunks[-1]["error"])
+
+    return failed_job
+
+
+async def collect(handler, job_input: Any, job_id: str = "job") -> list[dict[str, Any]]:
+    return [chunk async for chunk in handler({"id": job_id, "input": job_input})]

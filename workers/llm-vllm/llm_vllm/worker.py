@@ -1,0 +1,109 @@
+"""The llm-vllm worker: one vLLM engine per process, many jobs at once (continuous batching), native and
+OpenAI-compatible input."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from llm_vllm import generation, openai_routes, settings
+from llm_vllm.engine import EngineDead, EngineHost
+from shared.errors import BadInput, DeviceFailure, NotReady, WorkerError
+from shared.llm.outputs import render
+from shared.llm.requests import parse_job
+
+log = logging.getLogger(__name__)
+
+#: Exit status of a worker whose engine died while serving (3 is a failed startup, see shared.serving).
+ENGINE_DIED_EXIT = 4
+#: Seconds between the engine's death and the exit: the failed in-flight jobs post their errors first
+#: (shorter than the 2 s after which shared.errors stops a worker that yielded a device failure).
+ENGINE_DIED_GRACE_S = 1.0
+
+
+def model_folder(environ: dict[str, str] | os._Environ) -> Path:
+    """The baked model folder from ``MODEL_PATH``; NotReady if it is unset or holds no model."""
+    raw = environ.get("MODEL_PATH", "").strip()
+    if not raw:
+        raise NotReady("MODEL_PATH is not set: it must name the folder that holds the model (the image sets /model)")
+    path = Path(raw)
+    if not path.is_dir():
+        raise NotReady(f"MODEL_PATH={raw} is not a folder: the model weights are missing")
+    if not (path / "config.json").is_file():
+        raise NotReady(f"MODEL_PATH={raw} holds no config.json: it is not a Hugging Face model folder")
+    return path
+
+
+def exit_on_engine_death(reason: str) -> None:
+    """Leave the process with a non-zero status once in-flight jobs have reported the failure."""
+    print(f"llm-vllm: exiting with status {ENGINE_DIED_EXIT}: {reason}", file=sys.stderr, flush=True)
+    threading.Timer(ENGINE_DIED_GRACE_S, os._exit, args=(ENGINE_DIED_EXIT,)).start()
+
+
+class VllmWorker:
+    """`setup()` starts the engine from ``MODEL_PATH`` and the engine env vars; `handler()` serves one job."""
+
+    #: Jobs one worker takes at once; vLLM batches them continuously (MAX_NUM_SEQS caps the running batch,
+    #: the rest wait in vLLM's queue). MAX_CONCURRENCY overrides it.
+    max_concurrency = 30
+
+    def __init__(self, on_engine_death: Callable[[str], None] = exit_on_engine_death):
+        self._on_engine_death = on_engine_death
+        self.host: EngineHost | None = None
+
+    def setup(self) -> None:
+        path = model_folder(os.environ)
+        engine_settings = settings.load(path)
+        log.info("starting vLLM on %s with %s", path, engine_settings.given or "vLLM's default settings")
+        self.host = EngineHost(engine_settings, on_death=self._on_engine_death)
+        self.host.start()
+        self.served_model = engine_settings.served_model_names[0]
+
+    def close(self) -> None:
+        if self.host is not None:
+            self.host.stop()
+
+    async def handler(self, job: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        host = self._ready_host()
+        request_id = f"{job.get('id', 'job')}-{uuid.uuid4().hex[:8]}"
+        job_input = job.get("input")
+        try:
+            if isinstance(job_input, dict) and "openai_route" in job_input:
+                async for chunk in openai_routes.respond(host, job_input, request_id):
+                    yield chunk
+                return
+            request = parse_job(job_input, self.served_model)
+            events = host.stream(generation.events(host.engine, request, request_id))
+            async for chunk in render(request, events, self.served_model):
+                yield chunk
+        except Exception as exc:
+            raise _engine_error(host, exc) from exc
+
+    def _ready_host(self) -> EngineHost:
+        if self.host is None or self.host.engine is None:
+            raise NotReady("the vLLM engine is not started")
+        try:
+            self.host.check_alive()
+        except EngineDead as exc:
+            raise DeviceFailure(f"the vLLM engine is dead: {exc}") from exc
+        return self.host
+
+
+def _engine_error(host: EngineHost, exc: Exception) -> Exception:
+    """vLLM's exceptions as the worker's typed errors; the worker's own errors pass through."""
+    if isinstance(exc, WorkerError):
+        return exc
+    from vllm.exceptions import VLLMValidationError
+    from vllm.v1.engine.exceptions import EngineDeadError
+
+    if isinstance(exc, EngineDeadError) or host.engine.errored:
+        return DeviceFailure("the vLLM engine died; this worker will be replaced")
+    if isinstance(exc, VLLMValidationError):
+        return BadInput.field(exc.parameter or "input", str(exc), exc.value)
+    return exc
