@@ -71,6 +71,11 @@ class BatchEngine:
         self._thread.start()
         return self
 
+    @property
+    def active(self) -> int:
+        """Sequences in the running batch now."""
+        return len(self._running)
+
     def close(self) -> None:
         if self._thread is not None:
             self._inbox.put(_STOP)
@@ -160,14 +165,18 @@ class BatchEngine:
             for row, sequence in enumerate(self._running):
                 self._advance(sequence, sequence.sampler.next_token(logits[row]))
         except Exception as exc:  # e.g. CUDA OOM: the batch's state is unusable, every running job fails
-            self._fail(self._running, exc)
-            self._running, self._cache = [], LeftPaddedCache()
+            failed, self._running, self._cache = self._running, [], LeftPaddedCache()
+            self._fail(failed, exc)
             _free_device_memory(self.device)
             return
         self._drop_ended()
 
     def _drop_ended(self) -> None:
         keep = [row for row, s in enumerate(self._running) if not (s.finished or s.cancelled)]
+        for sequence in self._running:
+            if sequence.cancelled and not sequence.finished:
+                log.info("generation cancelled after %d of %d tokens", sequence.sampler.generated,
+                         sequence.max_tokens)
         if len(keep) != len(self._running):
             self._running = [self._running[row] for row in keep]
             self._cache.keep(keep)
@@ -198,7 +207,9 @@ class BatchEngine:
         sequence.emit(Finish(reason, len(sequence.prompt_ids), sequence.sampler.generated))
 
     def _fail(self, sequences: list[_Sequence], exc: Exception) -> None:
-        log.warning("generation failed for %d job(s): %s", len(sequences), type(exc).__name__)
+        log.warning("generation failed for %d job(s)", len(sequences), exc_info=exc)
+        # The traceback's frames hold the step's activations: drop them so the memory can be freed now.
+        exc = exc.with_traceback(None)
         for sequence in sequences:
             sequence.finished = True
             sequence.emit(exc)

@@ -1,0 +1,95 @@
+"""Bad inputs: BAD_INPUT naming every offending field, context overflow refused before generating, worker unharmed."""
+
+from __future__ import annotations
+
+import pytest
+
+from devkit.fixtures.llm import CONTEXT
+
+
+def fields(body) -> set[str]:
+    return {problem["field"] for problem in body["problems"]}
+
+
+def test_several_bad_fields_are_reported_together(run_guarded, envelope):
+    body = envelope(run_guarded({
+        "prompt": "hi", "messages": [{"role": "robot", "content": "x"}], "temperature": 9, "top_p": 0,
+        "max_tokens": 0, "stop": ["a"] * 9, "seed": -1, "colour": "red",
+    }))
+    assert body["code"] == "BAD_INPUT"
+    assert body["retryable"] is False
+    assert {"prompt", "messages.0.role", "temperature", "top_p", "max_tokens", "stop", "seed", "colour"} <= fields(body)
+
+
+@pytest.mark.parametrize(
+    ("job_input", "field"),
+    [
+        ({}, "prompt"),
+        ({"prompt": ""}, "prompt"),
+        ({"messages": []}, "messages"),
+        ({"prompt": "x", "stop": [""]}, "stop.0"),
+        ({"prompt": "x", "min_tokens": 5, "max_tokens": 2}, "min_tokens"),
+        ({"prompt": "x", "repetition_penalty": 0}, "repetition_penalty"),
+        ("just a string", "input"),
+    ],
+)
+def test_each_bad_input_names_its_field(run_guarded, envelope, job_input, field):
+    body = envelope(run_guarded(job_input))
+    assert body["code"] == "BAD_INPUT"
+    assert field in fields(body)
+
+
+@pytest.fixture
+def no_generation(worker, monkeypatch):
+    """Fails the test if a job reaches the engine."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("generation started for a request that should have been refused")
+
+    monkeypatch.setattr(worker.engine, "generate", refuse)
+
+
+def test_prompt_longer_than_the_context_is_refused_before_generation(run_guarded, envelope, no_generation):
+    body = envelope(run_guarded({"prompt": "word " * (CONTEXT + 10)}))
+    assert body["code"] == "BAD_INPUT"
+    assert fields(body) == {"prompt"}
+
+
+def test_prompt_plus_max_tokens_over_the_context_names_max_tokens(worker, run_guarded, envelope, no_generation):
+    prompt = "word " * 100
+    room = CONTEXT - len(worker.loaded.tokenizer(prompt).input_ids)
+    body = envelope(run_guarded({"prompt": prompt, "max_tokens": room + 1}))
+    assert fields(body) == {"max_tokens"}
+    assert body["problems"][0]["value"] == room + 1
+    assert str(room) in body["problems"][0]["reason"]
+
+
+def test_chat_over_the_context_names_messages(run_guarded, envelope, no_generation):
+    body = envelope(run_guarded({"messages": [{"role": "user", "content": "word " * CONTEXT}]}))
+    assert fields(body) == {"messages"}
+
+
+def test_min_tokens_over_what_the_context_leaves_is_refused(run_guarded, envelope, no_generation):
+    body = envelope(run_guarded({"prompt": "word " * 200, "min_tokens": CONTEXT}))
+    assert fields(body) == {"min_tokens"}
+
+
+def test_model_without_chat_template_refuses_messages(worker, monkeypatch, run_guarded, envelope):
+    monkeypatch.setattr(worker.loaded.tokenizer, "chat_template", None)
+    body = envelope(run_guarded({"messages": [{"role": "user", "content": "hi"}]}))
+    assert fields(body) == {"messages"}
+    assert "chat template" in body["problems"][0]["reason"]
+
+
+def test_template_errors_are_bad_input(worker, monkeypatch, run_guarded, envelope):
+    template = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('must start with user') }}{% endif %}"
+    monkeypatch.setattr(worker.loaded.tokenizer, "chat_template", template)
+    body = envelope(run_guarded({"messages": [{"role": "assistant", "content": "hi"}]}))
+    assert fields(body) == {"messages"}
+    assert "must start with user" in body["problems"][0]["reason"]
+
+
+def test_worker_keeps_serving_after_bad_inputs(run_guarded, run, greedy, envelope):
+    envelope(run_guarded({"prompt": "x", "temperature": -1}))
+    [result] = run(greedy(prompt="still here", max_tokens=3))
+    assert result["usage"]["completion_tokens"] == 3
