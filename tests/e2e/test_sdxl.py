@@ -113,3 +113,11 @@ def test_a_result_over_the_limit_arrives_as_bucket_urls(client, s3_server):
     for entry in output["images"]:
         assert entry["url"].startswith(f"{s3_server}/{BUCKET}/")
         assert image_of(base64.b64encode(httpx.get(entry["url"]).content).decode()).size == (256, 256)
+
+
+def test_a_cancelled_job_is_cancelled_and_the_worker_serves_the_next(client, sdxl, http, await_status):
+    job = client.run({"prompt": "slow", "width": 128, "height": 128, "num_inference_steps": 100})
+    await_status(sdxl, NAME, job.job_id, "IN_PROGRESS", timeout=120)
+    job.cancel()
+    assert await_status(sdxl, NAME, job.job_id, "CANCELLED", timeout=30)["status"] == "CANCELLED"
+    assert client.run_sync({"prompt": "next", **SMALL}, timeout=120)["images"]

@@ -190,3 +190,26 @@ def test_model_toml_pins_the_base_model_and_its_extras(repo):
     for entry in (model, model["vae"], model["refiner"]):
         assert len(entry["revision"]) == 40 and int(entry["revision"], 16) >= 0  # a commit, not a branch
     assert (model["vae"]["env"], model["refiner"]["env"]) == ("VAE_PATH", "REFINER_PATH")
+
+
+def test_a_cancelled_job_stops_at_its_next_step_and_frees_the_gpu(check, worker, progress_log, run_job):
+    import asyncio
+
+    from shared.errors import guard
+
+    steps = 100
+
+    async def cancel_after_first_step():
+        job = {"id": "cancel-me", "input": {"prompt": "x", **check.SMALL, "num_inference_steps": steps}}
+        task = asyncio.create_task(guard(worker.handler)(job))
+        while not progress_log.of("cancel-me"):
+            await asyncio.sleep(0.005)
+        task.cancel()  # what the SDK does on a job-stop
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_after_first_step())  # returns once the job's thread has ended
+    assert len(progress_log.of("cancel-me")) < steps
+    assert worker.pipelines._lock.acquire(blocking=False)
+    worker.pipelines._lock.release()
+    assert check.decode(run_job({"prompt": "x", **check.SMALL})["images"][0]).size == (64, 64)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,10 @@ from shared.payload import Bucket, deliver, response_limit
 from shared.validation import parse
 
 log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    """Raised from the step callback of a cancelled job: unwinds the pipeline; nobody awaits the result."""
 
 
 class SdxlWorker:
@@ -47,9 +53,19 @@ class SdxlWorker:
         self.pipelines.generate(job, on_step=lambda *_: None)
         log.info("warm-up took %.2f s", time.perf_counter() - started)
 
-    def handler(self, job: dict[str, Any]) -> dict[str, Any]:
+    async def handler(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Run the job in a thread (the event loop keeps serving the SDK); when RunPod cancels the job,
+        the pipeline stops at its next step instead of holding the GPU until it would have finished."""
         if self.pipelines is None:
             raise NotReady("the model is not loaded")
+        cancelled = threading.Event()
+        try:
+            return await asyncio.to_thread(self._run, job, cancelled)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    def _run(self, job: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
         started = time.perf_counter()
         request = parse(inputs.Input, job.get("input"))
         if request.refine and self.pipelines.refiner is None:
@@ -57,7 +73,13 @@ class SdxlWorker:
         resolved = inputs.resolve(request)
         prepared = time.perf_counter()
         progress = StepProgress(job, self.send_progress, self.progress_interval_s)
-        images = self.pipelines.generate(resolved, progress)
+
+        def on_step(stage: str, step: int, steps: int) -> None:
+            if cancelled.is_set():
+                raise Cancelled(f"job {job.get('id')} was cancelled at {stage} step {step}/{steps}")
+            progress(stage, step, steps)
+
+        images = self.pipelines.generate(resolved, on_step)
         generated = time.perf_counter()
         files = outputs.encode(images, resolved)
         encoded = time.perf_counter()
