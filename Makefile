@@ -36,6 +36,11 @@ lint: setup ## Lint with ruff, and check that generated docs are current
 docs: setup ## Regenerate each worker README's input table from its input model
 	$(PY) -m devkit.docs write
 
+# Local RunPod endpoint (docs/local-endpoint.md): real worker processes on the tiny models; Ctrl-C stops it.
+.PHONY: dev
+dev: setup ## Local RunPod endpoint on tiny models, all workers or WORKER=name (PORT=8000); prints a curl line
+	$(PY) -m devkit.endpoint $(if $(WORKER),--worker $(WORKER)) $(if $(PORT),--port $(PORT))
+
 # Each figure against its baseline in the same run; table on stdout, JSON in .bench/. docs/benchmarks.md.
 .PHONY: bench
 bench: setup ## Benchmarks on the CPU with tiny models (a few minutes): BENCH="dispatch llm-hf" picks some

@@ -1,4 +1,72 @@
-"""A local stand-in for a RunPod Serverless endpoint (docs: docs/local-endpoint.md)."""
+"""A local stand-in for a RunPod Serverless endpoint: real worker processes, the SDK's real job loop, RunPod's API.
+
+Use::
+
+    from devkit.endpoint import LocalEndpoint
+    with LocalEndpoint(workers=["progress-demo"], env={"progress-demo": {"MAX_CONCURRENCY": "2"}},
+                       scaling={"progress-demo": {"max_workers": 2}}, port=0) as ep:
+        ep.wait_ready("progress-demo", timeout=120)
+        runpod.endpoint_url_base = ep.base_url + "/v2"          # the official client works against it
+        runpod.Endpoint("progress-demo").run_sync({"steps": 3})
+
+or ``make dev`` / ``make dev WORKER=progress-demo`` (``python -m devkit.endpoint --worker NAME --port N``).
+
+Modules: `spec` (what runs for an endpoint id), `jobs` (queue and job state machine), `workers` (process
+supervision and scaling), `worker_api` (what the SDK calls), `client_api` (RunPod's REST API), `openai_api`
+(OpenAI routes; its docstring is the worker convention for them), `webhooks`, `server` (LocalEndpoint).
+
+Client paths (the endpoint id is the worker's name; bearer key checked when ``api_key`` is set)::
+
+    POST     /v2/<name>/run                 {"input": ..., "webhook"?: url, "policy"?: {"executionTimeout": ms}}
+    POST     /v2/<name>/runsync[?wait=ms]   waits up to 90 s (max 300 s), then answers the status to poll
+    GET|POST /v2/<name>/status/<id>         {"id", "status", "delayTime", "executionTime", "workerId", "output"|"error"}
+    GET|POST /v2/<name>/stream/<id>         {"status", "stream": [{"output": chunk}...]}: chunks not handed out yet
+    POST     /v2/<name>/cancel/<id>
+    GET      /v2/<name>/health              RunPod's {"jobs", "workers"} + "startupFailure"
+    POST     /v2/<name>/purge-queue         {"removed": n, "status": "completed"}
+    GET|POST /v2/<name>/openai/v1/...       forwarded as {"openai_route": "/v1/...", "openai_input": body}
+
+Worker side: each worker process is started as ``python -m <package>`` (the image's start command) with
+PYTHONPATH=workers/<name>, the endpoint.toml [env], MODEL_PATH = the tiny fixture model, and RunPod's
+production variables pointed here: RUNPOD_WEBHOOK_GET_JOB (``/_worker/<name>/job-take/$ID``; the SDK derives
+``job-take-batch`` and ``job-stop`` from it), RUNPOD_WEBHOOK_POST_OUTPUT (``job-done``), RUNPOD_WEBHOOK_POST_STREAM
+(``job-stream``), RUNPOD_WEBHOOK_PING (``ping``), RUNPOD_POD_ID (the worker id), RUNPOD_AI_API_KEY,
+RUNPOD_PING_INTERVAL, RUNPOD_ENDPOINT_ID, and RUNPOD_SKIP_AUTO_SYSTEM_CHECKS / RUNPOD_SKIP_GPU_CHECK (no
+internet, no GPU here). So the SDK runs its real loop: single and batch takes, results, stream chunks,
+progress updates, pings, and job-stop polling for cancels and timeouts.
+
+Lifecycle decisions:
+
+- Scaling: min_workers, max_workers, idle_timeout and execution_timeout come from workers/<name>/endpoint.toml
+  (devkit.endpoint_config, as deploy uses them), overridable per instance. A worker is started while jobs
+  wait beyond what starting workers will absorb (RunPod's request-count scaler, ratio 1), up to
+  max_workers; an idle worker above min_workers stops after idle_timeout (SIGTERM: the SDK drains and exits).
+- Cancel and execution timeout: the job becomes CANCELLED / TIMED_OUT at once (TIMED_OUT carries a TIMEOUT
+  envelope) and its worker gets the id on its job-stop poll, which cancels the job's task; late results are
+  dropped. The stop is re-sent every second for 10 s, because the SDK ignores a stop that arrives before the
+  job's task exists.
+- A worker that exits (crash, kill, refresh_worker) is replaced by the same scaling rule. Each job it held
+  goes back to the head of the queue, keeping its id (``health.jobs.retried`` counts it); a job lost on its
+  second attempt FAILS with an INTERNAL envelope naming the exit, so a job that kills its worker cannot
+  crash workers forever. A retried job's stream restarts: /stream clients may see chunks of both attempts.
+- A worker that exits before it first asks for a job failed its startup: the reason is the text after
+  shared.serving.STARTUP_FAILURE_MARKER in its stderr (else its exit code and last stderr line). It shows in
+  /health (``startupFailure``, ``workers.unhealthy``), `wait_ready` raises StartupFailed with it, and the jobs
+  waiting FAIL with a NOT_READY envelope holding it. No restart while nothing waits; a new job starts one
+  new attempt (at most one every 5 s). A worker that then starts clears ``startupFailure``.
+- Results are kept 30 min after /run jobs end and 1 min after /runsync jobs end, then /status is a 404.
+  /purge-queue cancels the waiting jobs (their status shows CANCELLED) and leaves running ones.
+- Payload limits: /run 10 MB, /runsync and OpenAI routes 20 MB, refused with HTTP 413 and
+  ``{"error": "<which limit, how big>"}``. Bad request bodies are 400s; unknown endpoints or jobs 404s.
+- Webhook: when a job with ``webhook`` ends, its status body is POSTed there (3 tries, 1 s apart).
+- A job whose handler returns (not yields) shows its output as the one /stream chunk when it completes.
+
+How it differs from RunPod: one machine, no GPU; in-memory jobs (lost when the endpoint stops); no queue
+TTL, /retry, ``policy.ttl``, ``s3Config``, FlashBoot, throttled workers or per-GPU routing; webhook
+retries 1 s apart instead of 10 s; the stream-chunk size limit is not enforced; workers are authorised by
+their unguessable worker id rather than a key; a dead worker's job is retried once here (RunPod's own
+retry policy is not documented in detail).
+"""
 
 from devkit.endpoint.server import LocalEndpoint
 from devkit.endpoint.spec import WorkerSpec

@@ -10,7 +10,7 @@ import json
 import logging
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from devkit.endpoint.workers import WorkerPool
@@ -58,12 +58,14 @@ async def stop_signals(request: Request, name: str, worker_id: str) -> Response:
 
 
 @router.post("/job-done/{worker_id}/{job_id}")
-async def job_done(request: Request, name: str, worker_id: str, job_id: str, isStream: str = "false") -> Response:
+async def job_done(
+    request: Request, name: str, worker_id: str, job_id: str, is_stream: str = Query("false", alias="isStream")
+) -> Response:
     pool = _pool(request, name, worker_id)
     body = await _json_body(request)
     if body.get("status") == "IN_PROGRESS":  # progress_update(); may arrive after the result: then ignored
         pool.queue.set_progress(job_id, worker_id, body.get("output"))
-    elif not pool.queue.finish(job_id, worker_id, body, is_stream=isStream == "true"):
+    elif not pool.queue.finish(job_id, worker_id, body, is_stream=is_stream == "true"):
         log.info("%s: dropped the result of job %s from %s (cancelled, timed out or reassigned)",
                  name, job_id, worker_id)
     return JSONResponse({})
