@@ -124,3 +124,20 @@ def test_refiner_finishes_the_last_steps(check, run_job, progress_log):
 def test_refiner_shares_the_base_vae_and_second_text_encoder(worker):
     base, refiner = worker.pipelines.text2img, worker.pipelines.refiner
     assert refiner.vae is base.vae and refiner.text_encoder_2 is base.text_encoder_2
+
+
+def test_an_fp16_fix_vae_from_vae_path_replaces_the_base_vae(check, monkeypatch, tmp_path, tiny_sdxl_dir):
+    import asyncio
+
+    from devkit.fixtures.sdxl import build_vae
+    from sdxl.worker import SdxlWorker
+    from shared.errors import guard
+
+    monkeypatch.setenv("MODEL_PATH", str(tiny_sdxl_dir))
+    monkeypatch.setenv("VAE_PATH", str(build_vae(tmp_path / "vae")))
+    monkeypatch.delenv("REFINER_PATH", raising=False)
+    worker = SdxlWorker(send_progress=lambda job, update: None)
+    worker.setup()
+    assert worker.pipelines.text2img.vae.config.force_upcast is False  # the fix VAE's config, not the base's
+    result = asyncio.run(guard(worker.handler)({"id": "vae", "input": {"prompt": "x", **check.SMALL}}))
+    assert check.decode(result["images"][0]).size == (64, 64)
