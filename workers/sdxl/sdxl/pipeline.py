@@ -1,7 +1,9 @@
 """SDXL pipelines: loaded once from the baked folders, then text-to-image, img2img and refiner runs.
 
 Placement: fp16 on a GPU (the whole model stays on it: no CPU offload, which would move weights on
-every request), fp32 on a CPU (tests). Attention is PyTorch SDPA with fused QKV projections. The
+every request), fp32 on a CPU (tests). Attention is PyTorch SDPA. Fused QKV projections are left
+off: diffusers keeps the unfused weights next to the fused ones (more GPU memory for a gain that shows
+mostly with torch.compile, itself off because it adds minutes to a cold start). The
 stock SDXL VAE overflows in fp16, so either a fp16-fix VAE is baked (``VAE_PATH``) or diffusers
 upcasts the decode to fp32 (the stock VAE's ``force_upcast``); a NaN or all-black result is still
 caught and reported as INVALID_OUTPUT.
@@ -188,7 +190,6 @@ def _place(pipe: Any, device: torch.device) -> None:
     pipe.to(device)
     pipe.unet.set_attn_processor(AttnProcessor2_0())
     pipe.vae.set_attn_processor(AttnProcessor2_0())
-    pipe.fuse_qkv_projections()
     if device.type == "cuda":
         # NHWC convolutions: the layout the GPU's tensor cores run fastest.
         pipe.unet.to(memory_format=torch.channels_last)
