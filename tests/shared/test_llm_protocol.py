@@ -1,0 +1,229 @@
+"""The LLM contract shared by llm-hf and llm-vllm: parsing, bounds, the context budget, and rendered shapes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from openai.types import Completion
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from shared.errors import BadInput
+from shared.llm.inputs import DEFAULT_MAX_TOKENS, MAX_STOP_SEQUENCES, GenerateInput, Sampling
+from shared.llm.outputs import Finish, render
+from shared.llm.requests import GenerationRequest, ModelsRequest, completion_budget, parse_job
+from shared.validation import json_schema
+
+SERVED = "org/model"
+
+
+def problems(job_input) -> dict[str, str]:
+    with pytest.raises(BadInput) as info:
+        parse_job(job_input, SERVED)
+    return {p.field: p.reason for p in info.value.problems}
+
+
+# --- native input ---------------------------------------------------------------------------------
+
+
+def test_native_prompt_gets_documented_defaults():
+    request = parse_job({"prompt": "hi"}, SERVED)
+    assert request.api == "native" and request.prompt == "hi" and request.messages is None
+    assert request.sampling == Sampling()
+    assert (request.sampling.temperature, request.sampling.top_p, request.sampling.top_k) == (1.0, 1.0, 0)
+    assert request.prompt_field == "prompt"
+
+
+def test_native_messages_keep_their_order_and_text():
+    request = parse_job({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]}, SERVED)
+    assert request.chat() == [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    assert request.prompt_field == "messages"
+
+
+def test_a_single_stop_string_becomes_a_list():
+    assert parse_job({"prompt": "x", "stop": "END"}, SERVED).sampling.stop == ["END"]
+
+
+@pytest.mark.parametrize("job_input", [{}, {"prompt": "x", "messages": [{"role": "user", "content": "y"}]}])
+def test_exactly_one_of_prompt_or_messages(job_input):
+    assert set(problems(job_input)) == {"prompt"}
+
+
+def test_every_bad_field_is_reported_at_once():
+    found = problems({
+        "messages": [{"role": "user", "content": "ok"}, {"role": "bot", "content": "x"}],
+        "temperature": -1, "top_p": 1.5, "top_k": -1, "max_tokens": 0, "seed": -5,
+        "stop": ["s"] * (MAX_STOP_SEQUENCES + 1), "stream": "yes please", "extra": 1,
+    })
+    assert {"messages.1.role", "temperature", "top_p", "top_k", "max_tokens", "seed", "stop", "stream",
+            "extra"} <= set(found)
+    assert found["extra"] == "unknown field"
+
+
+def test_min_tokens_over_max_tokens_is_refused():
+    assert set(problems({"prompt": "x", "max_tokens": 3, "min_tokens": 4})) == {"min_tokens"}
+
+
+def test_non_object_input_is_refused():
+    assert set(problems(["prompt"])) == {"input"}
+
+
+def test_input_schema_documents_bounds_and_defaults():
+    schema = json_schema(GenerateInput)
+    assert schema["properties"]["temperature"]["maximum"] == 2.0
+    assert schema["properties"]["top_k"]["default"] == 0
+    assert "description" in schema["properties"]["max_tokens"]
+
+
+# --- OpenAI input ---------------------------------------------------------------------------------
+
+
+def chat(**body):
+    return {"openai_route": "/v1/chat/completions", "openai_input": {"model": SERVED, **body}}
+
+
+def test_models_route_needs_no_body():
+    assert isinstance(parse_job({"openai_route": "/v1/models", "openai_input": {}}, SERVED), ModelsRequest)
+
+
+def test_chat_request_maps_to_the_shared_sampling():
+    request = parse_job(chat(messages=[{"role": "user", "content": "hi"}], max_tokens=9, temperature=0.5, top_k=4,
+                             stop="x", seed=3, stream=True, stream_options={"include_usage": True}), SERVED)
+    assert request.api == "chat" and request.stream and request.include_usage
+    assert request.sampling == Sampling(max_tokens=9, temperature=0.5, top_k=4, stop=["x"], seed=3)
+    assert request.max_tokens_field == "openai_input.max_tokens"
+
+
+def test_chat_max_completion_tokens_takes_precedence():
+    request = parse_job(chat(messages=[{"role": "user", "content": "hi"}], max_tokens=9, max_completion_tokens=2),
+                        SERVED)
+    assert request.sampling.max_tokens == 2
+    assert request.max_tokens_field == "openai_input.max_completion_tokens"
+
+
+def test_unsupported_openai_features_are_refused_not_ignored():
+    found = problems(chat(messages=[{"role": "user", "content": "hi"}], n=3, frequency_penalty=1.0,
+                          logprobs=True, tools=[{"type": "function"}]))
+    assert set(found) == {"openai_input.n", "openai_input.frequency_penalty", "openai_input.logprobs",
+                          "openai_input.tools"}
+
+
+def test_completion_prompt_may_be_a_list_of_one():
+    request = parse_job({"openai_route": "/v1/completions", "openai_input": {"model": SERVED, "prompt": ["p"]}},
+                        SERVED)
+    assert request.api == "completion" and request.prompt == "p"
+    found = problems({"openai_route": "/v1/completions", "openai_input": {"model": SERVED, "prompt": ["a", "b"]}})
+    assert set(found) == {"openai_input.prompt"}
+
+
+def test_wrong_model_unknown_route_and_stray_fields_are_named():
+    assert set(problems(chat(model="other", messages=[{"role": "user", "content": "hi"}]))) == {"openai_input.model"}
+    assert set(problems({"openai_route": "/v1/embeddings", "openai_input": {}})) == {"openai_route"}
+    assert set(problems({"openai_route": "/v1/models", "openai_input": {}, "x": 1})) == {"x"}
+    assert set(problems({"openai_route": "/v1/chat/completions"})) == {"openai_input"}
+
+
+# --- context budget -------------------------------------------------------------------------------
+
+
+def budget(job_input, prompt_tokens, context):
+    return completion_budget(parse_job(job_input, SERVED), prompt_tokens, context)
+
+
+def test_default_budget_is_capped_by_the_context():
+    assert budget({"prompt": "x"}, 10, 100_000) == DEFAULT_MAX_TOKENS
+    assert budget({"prompt": "x"}, 90, 100) == 10
+
+
+def test_explicit_budget_over_the_context_names_max_tokens():
+    with pytest.raises(BadInput) as info:
+        budget({"prompt": "x", "max_tokens": 11}, 90, 100)
+    [problem] = info.value.problems
+    assert (problem.field, problem.value) == ("max_tokens", 11)
+    assert "at most 10" in problem.reason
+
+
+def test_prompt_filling_the_context_names_the_prompt_field():
+    with pytest.raises(BadInput) as info:
+        budget(chat(messages=[{"role": "user", "content": "hi"}]), 100, 100)
+    assert [p.field for p in info.value.problems] == ["openai_input.messages"]
+
+
+def test_min_tokens_must_fit_what_the_context_leaves():
+    with pytest.raises(BadInput) as info:
+        budget(chat(messages=[{"role": "user", "content": "hi"}], min_tokens=20), 90, 100)
+    assert [p.field for p in info.value.problems] == ["openai_input.min_tokens"]
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+STOPPED = Finish("stop", 3, 2)
+
+
+async def _events(*deltas, finish=STOPPED, closed=None):
+    try:
+        for delta in deltas:
+            yield delta
+        if finish:
+            yield finish
+    finally:
+        if closed is not None:
+            closed.append(True)
+
+
+def rendered(request: GenerationRequest, events) -> list[dict]:
+    async def collect():
+        return [chunk async for chunk in render(request, events, SERVED)]
+
+    return asyncio.run(collect())
+
+
+def test_native_whole_result():
+    [body] = rendered(parse_job({"prompt": "x"}, SERVED), _events("He", "llo"))
+    assert body == {"text": "Hello", "finish_reason": "stop",
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+
+
+def test_native_stream_skips_empty_deltas_and_ends_with_usage():
+    chunks = rendered(parse_job({"prompt": "x", "stream": True}, SERVED), _events("He", "", "llo"))
+    assert chunks == [{"text": "He"}, {"text": "llo"},
+                      {"text": "", "finish_reason": "stop",
+                       "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}]
+
+
+def test_chat_whole_and_stream_shapes():
+    [whole] = rendered(parse_job(chat(messages=[{"role": "user", "content": "q"}]), SERVED), _events("a", "b"))
+    assert ChatCompletion.model_validate(whole).choices[0].message.content == "ab"
+    chunks = rendered(parse_job(chat(messages=[{"role": "user", "content": "q"}], stream=True,
+                                     stream_options={"include_usage": True}), SERVED), _events("a", "b"))
+    parsed = [ChatCompletionChunk.model_validate(c) for c in chunks]
+    assert [c.choices[0].delta.content for c in parsed[:3]] == ["", "a", "b"]
+    assert chunks[1]["choices"][0]["delta"] == {"content": "a"}  # unset delta fields are left out, as OpenAI does
+    assert parsed[3].choices[0].finish_reason == "stop"
+    assert parsed[4].choices == [] and parsed[4].usage.total_tokens == 5
+
+
+def test_completion_whole_shape():
+    request = parse_job({"openai_route": "/v1/completions", "openai_input": {"model": SERVED, "prompt": "p"}}, SERVED)
+    [whole] = rendered(request, _events("a", finish=Finish("length", 1, 1)))
+    completion = Completion.model_validate(whole)
+    assert (completion.choices[0].text, completion.choices[0].finish_reason) == ("a", "length")
+
+
+def test_closing_the_rendered_stream_closes_the_engine_events():
+    closed: list[bool] = []
+
+    async def take_one():
+        chunks = render(parse_job({"prompt": "x", "stream": True}, SERVED), _events("a", "b", closed=closed), SERVED)
+        first = await anext(chunks)
+        await chunks.aclose()  # what happens to a cancelled job's generator
+        return first
+
+    assert asyncio.run(take_one()) == {"text": "a"}
+    assert closed == [True]
+
+
+def test_an_engine_that_ends_without_finish_is_an_error():
+    with pytest.raises(RuntimeError, match="without a Finish"):
+        rendered(parse_job({"prompt": "x"}, SERVED), _events("a", finish=None))
