@@ -376,3 +376,13 @@ def test_the_sdks_stock_loop_still_serves_when_chosen(api_of, package_dir):
         assert api.violations == []
     finally:
         worker.kill()
+
+
+def test_importing_the_loop_skips_the_cpu_probe_and_restores_it():
+    done = subprocess.run(
+        [sys.executable, "-c", "import cpuinfo; probe = cpuinfo.get_cpu_info; from shared import job_loop;"
+         "from runpod.serverless.utils import rp_debugger;"
+         "print(cpuinfo.get_cpu_info is probe, rp_debugger.PROCESSOR == job_loop._cpu_brand())"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert done.stdout.split() == ["True", "True"]

@@ -1,0 +1,99 @@
+"""Child process of the cold-start benchmark: a worker's start path, phase by phase, or the floor.
+
+``python -X importtime -m devkit.bench.cold_start_probe worker <package> '<job input json>'`` does what
+``serve()`` does before its first job (import the worker's ``__main__``, CUDA init, ``setup()``, import
+the job loop) and then runs one job through the guarded handler. ``... floor <model dir>`` imports torch
+and loads every safetensors file of the model raw. Each phase prints a marker line on stderr, where
+``-X importtime`` writes too, so the parent can split import time by phase. The last stdout line is JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import sys
+import time
+
+MARK = "cold-start-phase:"
+
+
+def mark(phase: str) -> float:
+    print(f"{MARK} {phase}", file=sys.stderr, flush=True)
+    return time.time()
+
+
+def cuda_init() -> None:
+    if "torch" not in sys.modules:
+        return
+    torch = sys.modules["torch"]
+    if torch.cuda.is_available():
+        torch.zeros(1, device="cuda")
+        torch.cuda.synchronize()
+
+
+async def drain(result):
+    if inspect.isasyncgen(result):
+        return [chunk async for chunk in result]
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+def find_worker(module):
+    """The worker class ``__main__`` hands to serve(): the one class with setup() and handler()."""
+    found = [v for v in vars(module).values()
+             if inspect.isclass(v) and hasattr(v, "setup") and hasattr(v, "handler")]
+    if len(found) != 1:
+        raise RuntimeError(f"{module.__name__}: expected one worker class, found {found}")
+    return found[0]
+
+
+def worker(package: str, job_input: dict) -> dict:
+    times = {"imports": mark("imports")}
+    main = importlib.import_module(f"{package}.__main__")
+    instance = find_worker(main)()
+    times["cuda_init"] = mark("cuda_init")
+    cuda_init()
+    times["model_load"] = mark("model_load")
+    instance.setup()
+    times["job_loop_import"] = mark("job_loop_import")
+    from shared import job_loop  # noqa: F401  (what serve() imports before the loop: runpod)
+    from shared.errors import guard
+
+    times["first_job"] = mark("first_job")
+    output = asyncio.run(drain(guard(instance.handler)({"id": "cold-start", "input": job_input})))
+    times["end"] = mark("end")
+    failed = output and isinstance(output, list) and isinstance(output[-1], dict) and "error" in output[-1]
+    if failed or (isinstance(output, dict) and "error" in output):
+        raise RuntimeError(f"the first job failed: {str(output)[:500]}")
+    return times
+
+
+def floor(model_dir: str) -> dict:
+    from pathlib import Path
+
+    times = {"imports": mark("imports")}
+    import torch
+    from safetensors.torch import load_file
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    times["cuda_init"] = mark("cuda_init")
+    cuda_init()
+    times["model_load"] = mark("model_load")
+    files = sorted(Path(model_dir).rglob("*.safetensors"))
+    tensors = [load_file(f, device=device) for f in files]
+    if device == "cuda":
+        torch.cuda.synchronize()
+    times["end"] = mark("end")
+    times["files"] = len(files)
+    times["bytes"] = sum(f.stat().st_size for f in files)
+    del tensors
+    return times
+
+
+if __name__ == "__main__":
+    kind = sys.argv[1]
+    result = worker(sys.argv[2], json.loads(sys.argv[3])) if kind == "worker" else floor(sys.argv[2])
+    print(json.dumps(result), flush=True)
