@@ -65,9 +65,12 @@ async def job_done(
     body = await _json_body(request)
     if body.get("status") == "IN_PROGRESS":  # progress_update(); may arrive after the result: then ignored
         pool.queue.set_progress(job_id, worker_id, body.get("output"))
-    elif not pool.queue.finish(job_id, worker_id, body, is_stream=is_stream == "true"):
-        log.info("%s: dropped the result of job %s from %s (cancelled, timed out or reassigned)",
-                 name, job_id, worker_id)
+    else:
+        if not pool.queue.finish(job_id, worker_id, body, is_stream=is_stream == "true"):
+            log.info("%s: dropped the result of job %s from %s (cancelled, timed out or reassigned)",
+                     name, job_id, worker_id)
+        if body.get("stopPod"):  # refresh_worker: the SDK stops after this job; RunPod replaces the worker
+            pool.retire(worker_id)
     return JSONResponse({})
 
 

@@ -30,6 +30,8 @@ STOP_GRACE_S = 10.0
 PING_INTERVAL_MS = 10_000
 #: Lines of a worker's stderr kept to explain an exit.
 STDERR_TAIL = 40
+#: A worker not in its job loop this long after its start is killed as failed (RunPod: 7 min, unhealthy).
+STARTUP_TIMEOUT_S = 7 * 60
 #: After a failed start, demand waits this long before the next start (no crash loop at full speed).
 RESTART_BACKOFF_S = 5.0
 
@@ -56,6 +58,8 @@ class WorkerProcess:
     startup_failure: str | None = None
     pumps: list[asyncio.Task] = field(default_factory=list)
     watcher: asyncio.Task | None = None
+    #: Set when the endpoint kills a worker that never became ready: the startup failure's reason.
+    kill_reason: str | None = None
 
     @property
     def live(self) -> bool:
@@ -175,6 +179,9 @@ class WorkerPool:
             await self._spawn()
             return
         for worker in live:
+            if worker.state is WorkerState.STARTING and now - worker.started_at > STARTUP_TIMEOUT_S:
+                worker.kill_reason = f"not in the job loop {STARTUP_TIMEOUT_S} s after its start (killed)"
+                _kill_group(worker.process.pid)
             if worker.state is not WorkerState.READY:
                 continue
             if self.queue.held_by(worker.id):
@@ -243,35 +250,46 @@ class WorkerPool:
 
     async def _watch(self, worker: WorkerProcess) -> None:
         returncode = await worker.process.wait()
-        _kill_group(worker.process.pid)  # orphans (heartbeat) hold the pipes open
-        await asyncio.wait(worker.pumps, timeout=2)
         was_ready = worker.ready_at is not None
-        worker.state = WorkerState.EXITED
+        worker.state = WorkerState.EXITED  # at once: a job take it left open must not get a job now
+        self.queued_and_stops_release()
+        _kill_group(worker.process.pid)  # orphans (the SDK's heartbeat process) hold the pipes open
+        await asyncio.wait(worker.pumps, timeout=2)
         if not was_ready and not self._closing:
-            worker.startup_failure = self._explain_startup_failure(worker, returncode)
-            self.startup_failure = worker.startup_failure
-            self._startup_failures += 1
-            self._failures_since_ready += 1
-            self._last_failure_at = time.monotonic()
-            failed = []
-            if not any(w.state is WorkerState.READY for w in self.workers.values()):
-                failed = self.queue.fail_queued(f"worker {self.name} failed to start: {worker.startup_failure}")
-            log.error("%s: worker %s failed to start: %s (%d queued jobs failed)",
-                      self.name, worker.id, worker.startup_failure, len(failed))
+            self._startup_failed(worker, self._explain_startup_failure(worker, returncode))
         else:
             lost = self.queue.worker_lost(worker.id, f"exit code {returncode}")
             if lost:
                 log.warning("%s: worker %s exited with code %s holding %d job(s)",
                             self.name, worker.id, returncode, len(lost))
         self.changed.fire()
-        self.queued_and_stops_release()
+
+    def _startup_failed(self, worker: WorkerProcess, reason: str) -> None:
+        worker.startup_failure = self.startup_failure = reason
+        self._startup_failures += 1
+        self._failures_since_ready += 1
+        self._last_failure_at = time.monotonic()
+        failed = []
+        if not any(w.state is WorkerState.READY for w in self.workers.values()):
+            failed = self.queue.fail_queued(f"worker {self.name} failed to start: {reason}")
+        log.error("%s: worker %s failed to start: %s (%d queued jobs failed)",
+                  self.name, worker.id, reason, len(failed))
 
     def _explain_startup_failure(self, worker: WorkerProcess, returncode: int) -> str:
+        if worker.kill_reason:
+            return worker.kill_reason
         line = worker.startup_failure_line()
         if returncode == STARTUP_FAILURE_EXIT and line:
             return line
         last = next((text for text in reversed(worker.stderr_tail) if text.strip()), "no output")
         return f"exited with code {returncode} before it was ready; last stderr line: {last}"
+
+    def retire(self, worker_id: str) -> None:
+        """The worker asked to be replaced (``refresh_worker``): no new job for it; it exits on its own."""
+        worker = self.workers.get(worker_id)
+        if worker is not None and worker.live:
+            log.info("%s: worker %s asked to be replaced", self.name, worker_id)
+            self._drain(worker)
 
     def _drain(self, worker: WorkerProcess) -> None:
         if worker.state is WorkerState.EXITED:

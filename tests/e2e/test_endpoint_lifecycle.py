@@ -117,3 +117,33 @@ def test_wait_ready_raises_the_startup_failure(endpoint_factory, fixture_worker)
     endpoint = endpoint_factory([fixture_worker("setup_fails")], ready=False)
     with pytest.raises(StartupFailed, match=REASON):
         endpoint.wait_ready("setup-fails", timeout=60)
+
+
+def test_progress_updates_show_in_status_while_a_returning_handler_runs(endpoint_factory, fixture_worker,
+                                                                       runpod_endpoint, await_status, http):
+    endpoint = endpoint_factory([fixture_worker("reports_progress", min_workers=1, max_workers=1)])
+    job = runpod_endpoint(endpoint, "reports-progress").run({"steps": 6, "step_seconds": 0.3})
+    seen = []
+    while (body := http.get(f"{endpoint.base_url}/v2/reports-progress/status/{job.job_id}").json())["status"] in {
+        "IN_QUEUE", "IN_PROGRESS"
+    }:
+        if "output" in body:
+            seen.append(body["output"])
+        time.sleep(0.1)
+    assert body["status"] == "COMPLETED" and body["output"] == {"steps": 6}
+    assert seen and all(set(progress) == {"done", "of"} for progress in seen)
+    # A returning handler's output is its one /stream chunk.
+    assert list(job.stream()) == [{"steps": 6}]
+
+
+def test_a_worker_asking_to_be_replaced_fails_its_job_and_is_replaced(endpoint_factory, fixture_worker,
+                                                                      runpod_endpoint, await_status, http):
+    endpoint = endpoint_factory([fixture_worker("asks_replacement", min_workers=1, max_workers=1)])
+    client = runpod_endpoint(endpoint, "asks-replacement")
+    before = client.run_sync({"break": False}, timeout=60)["pid"]
+    job = client.run({"break": True})
+    body = await_status(endpoint, "asks-replacement", job.job_id, "FAILED", "COMPLETED")
+    assert json.loads(body["error"])["code"] == "DEVICE_FAILURE"
+    after = client.run_sync({"break": False}, timeout=60)["pid"]
+    assert after != before
+    assert http.get(f"{endpoint.base_url}/v2/asks-replacement/health").json()["jobs"]["retried"] == 0

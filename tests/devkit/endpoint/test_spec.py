@@ -1,0 +1,43 @@
+"""What the local endpoint runs for a worker: from its endpoint.toml, with overrides, and its process env."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from devkit import endpoint_config
+from devkit.endpoint import LocalEndpoint, WorkerSpec
+
+
+def test_a_repo_worker_runs_its_package_with_its_endpoint_toml_scaling_and_env():
+    spec = WorkerSpec.from_repo("progress-demo")
+    config = endpoint_config.for_worker("progress-demo")
+    assert spec.module == "progress_demo"
+    assert spec.pythonpath == (endpoint_config.WORKERS_DIR / "progress-demo",)
+    assert spec.scaling == config.effective_scaling()
+    assert spec.env == config.env  # no weights: no MODEL_PATH
+
+
+def test_overrides_add_env_and_change_single_scaling_knobs():
+    spec = WorkerSpec.from_repo("progress-demo").with_overrides({"A": "1"}, {"max_workers": 3})
+    assert spec.env["A"] == "1"
+    assert spec.scaling.max_workers == 3
+    assert spec.scaling.idle_timeout == WorkerSpec.from_repo("progress-demo").scaling.idle_timeout
+
+
+def test_scaling_overrides_are_validated_like_endpoint_toml():
+    with pytest.raises(ValidationError):
+        WorkerSpec.from_repo("progress-demo").with_overrides(scaling={"max_workers": 0})
+
+
+def test_the_process_env_puts_the_worker_folder_first_and_runpod_variables_last():
+    spec = WorkerSpec.from_repo("progress-demo").with_overrides({"RUNPOD_POD_ID": "user-set"})
+    env = spec.process_env({"PYTHONPATH": "/elsewhere", "HOME": "/root"}, {"RUNPOD_POD_ID": "w1"})
+    assert env["PYTHONPATH"].split(":") == [str(spec.pythonpath[0]), "/elsewhere"]
+    assert env["RUNPOD_POD_ID"] == "w1"
+    assert env["HOME"] == "/root"
+
+
+def test_overrides_for_a_worker_that_is_not_served_are_refused():
+    with pytest.raises(ValueError, match="not served"):
+        LocalEndpoint(workers=["progress-demo"], scaling={"sdxl": {"max_workers": 1}})
