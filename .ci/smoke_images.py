@@ -25,9 +25,9 @@ from devkit.endpoint import LocalEndpoint, WorkerSpec
 CI_DIR = Path(__file__).resolve().parent
 WORKERS = CI_DIR.parent / "workers"
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
-#: What the CPU stand-in bases need that a GPU machine does not (see models-offline notes): a KV cache
-#: that fits this machine, and vLLM's engine in-process for a fast start.
-CPU_ENV = {"llm-vllm": {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}}
+#: What the CPU stand-in bases need that a GPU machine does not (models-offline notes): a KV cache that
+#: fits this machine, and eager mode (torch.compile would take minutes on 2 cores).
+CPU_ENV = {"llm-vllm": {"VLLM_CPU_KVCACHE_SPACE": "1", "ENFORCE_EAGER": "true"}}
 
 
 def pushed_digest(ref: str) -> str:
