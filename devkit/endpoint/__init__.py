@@ -45,6 +45,7 @@ Lifecycle decisions:
   envelope) and its worker gets the id on its job-stop poll, which cancels the job's task; late results are
   dropped. The stop is re-sent every second for 10 s, because the SDK ignores a stop that arrives before the
   job's task exists.
+- A worker whose result carries ``stopPod`` (``refresh_worker``) gets no new job and is told to stop.
 - A worker that exits (crash, kill, refresh_worker) is replaced by the same scaling rule. Each job it held
   goes back to the head of the queue, keeping its id (``health.jobs.retried`` counts it); a job lost on its
   second attempt FAILS with an INTERNAL envelope naming the exit, so a job that kills its worker cannot
@@ -52,7 +53,8 @@ Lifecycle decisions:
 - A worker that exits before it first asks for a job failed its startup: the reason is the text after
   shared.serving.STARTUP_FAILURE_MARKER in its stderr (else its exit code and last stderr line). It shows in
   /health (``startupFailure``, ``workers.unhealthy``), `wait_ready` raises StartupFailed with it, and the jobs
-  waiting FAIL with a NOT_READY envelope holding it. No restart while nothing waits; a new job starts one
+  waiting FAIL with a NOT_READY envelope holding it. A worker not in its job loop 7 min after its start
+  (RunPod's limit) is killed and counts as a failed start. No restart while nothing waits; a new job starts one
   new attempt (at most one every 5 s). A worker that then starts clears ``startupFailure``.
 - Results are kept 30 min after /run jobs end and 1 min after /runsync jobs end, then /status is a 404.
   /purge-queue cancels the waiting jobs (their status shows CANCELLED) and leaves running ones.
@@ -60,6 +62,7 @@ Lifecycle decisions:
   ``{"error": "<which limit, how big>"}``. Bad request bodies are 400s; unknown endpoints or jobs 404s.
 - Webhook: when a job with ``webhook`` ends, its status body is POSTed there (3 tries, 1 s apart).
 - A job whose handler returns (not yields) shows its output as the one /stream chunk when it completes.
+- Worker stdout/stderr lines are logged (logger ``devkit.endpoint.worker_output``) prefixed with the worker id.
 
 How it differs from RunPod: one machine, no GPU; in-memory jobs (lost when the endpoint stops); no queue
 TTL, /retry, ``policy.ttl``, ``s3Config``, FlashBoot, throttled workers or per-GPU routing; webhook

@@ -21,6 +21,8 @@ from devkit.endpoint.spec import WorkerSpec
 from shared.serving import STARTUP_FAILURE_EXIT, STARTUP_FAILURE_MARKER
 
 log = logging.getLogger(__name__)
+#: Every line the worker processes print, prefixed with the worker id.
+worker_log = logging.getLogger("devkit.endpoint.worker_output")
 
 #: How often the pool checks timeouts, scaling and retention.
 TICK_S = 0.25
@@ -240,13 +242,12 @@ class WorkerPool:
         }
 
     async def _pump(self, worker: WorkerProcess, stream: asyncio.StreamReader, *, keep: bool) -> None:
-        """Forward a worker's output to ours, prefixed with its id; keep stderr's tail for diagnosis."""
-        prefix = f"[{worker.id}] ".encode()
+        """Log a worker's output line by line under its id; keep stderr's tail to explain an exit."""
         while line := await stream.readline():
-            sys.stderr.buffer.write(prefix + line)
-            sys.stderr.flush()
+            text = line.decode(errors="replace").rstrip()
+            worker_log.info("[%s] %s", worker.id, text)
             if keep:
-                worker.stderr_tail.append(line.decode(errors="replace").rstrip())
+                worker.stderr_tail.append(text)
 
     async def _watch(self, worker: WorkerProcess) -> None:
         returncode = await worker.process.wait()

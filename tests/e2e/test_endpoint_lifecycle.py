@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from setup_fails import REASON
@@ -47,7 +48,8 @@ def recorder(endpoint_factory, fixture_worker, record_file):
 
 def test_concurrent_jobs_over_several_workers_each_run_exactly_once(recorder, runpod_endpoint, record_file):
     client = runpod_endpoint(recorder, "records-runs")
-    jobs = [client.run({"steps": 4, "step_seconds": 0.1}) for _ in range(10)]
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        jobs = list(pool.map(lambda _: client.run({"steps": 4, "step_seconds": 0.1}), range(10)))
     outputs = [job.output(timeout=60) for job in jobs]
     assert all(output == [{"step": s} for s in range(4)] for output in outputs)
     ids = {job.job_id for job in jobs}
