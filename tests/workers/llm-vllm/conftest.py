@@ -19,6 +19,8 @@ ENGINE_ENV = {
     "SERVED_MODEL_NAME": "tiny-llama",
     "ENABLE_AUTO_TOOL_CHOICE": "true",
     "TOOL_CALL_PARSER": "hermes",
+    # Compact JSON under response_format: a random model would otherwise pad with whitespace forever.
+    "STRUCTURED_OUTPUTS_CONFIG": '{"backend": "xgrammar", "disable_any_whitespace": true}',
 }
 
 

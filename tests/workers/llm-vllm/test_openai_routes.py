@@ -68,14 +68,15 @@ def test_logprobs_are_returned_as_vllm_computes_them(run):
 
 
 def test_response_format_json_schema_constrains_the_output(run):
-    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"],
-              "additionalProperties": False}
+    schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
+              "required": ["answer"], "additionalProperties": False}
     [response] = run(openai(CHAT, {
-        "model": MODEL, "messages": [{"role": "user", "content": "A number, as JSON"}], "max_tokens": 200,
-        "temperature": 0, "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
+        "model": MODEL, "messages": [{"role": "user", "content": "Yes or no, as JSON"}], "max_tokens": 50,
+        "temperature": 0, "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
     }))
-    value = json.loads(response["choices"][0]["message"]["content"])
-    assert set(value) == {"n"} and isinstance(value["n"], int)
+    [choice] = response["choices"]
+    assert choice["finish_reason"] == "stop"
+    assert json.loads(choice["message"]["content"]) in ({"answer": "yes"}, {"answer": "no"})
 
 
 def test_tools_are_accepted_and_passed_to_the_chat_template(run):
@@ -100,10 +101,17 @@ def test_prompt_over_the_context_is_a_bad_input_on_the_prompt(fail):
 
 
 def test_invalid_request_reports_every_bad_field(fail):
-    error = fail(openai(CHAT, {"model": MODEL, "messages": "Hi", "temperature": "hot", "top_logprobs": "x"}))
+    error = fail(openai(CHAT, {"model": MODEL, "messages": "Hi", "temperature": "hot", "n": "two"}))
     assert error["code"] == "BAD_INPUT"
     fields = {problem["field"] for problem in error["problems"]}
-    assert {"openai_input.messages", "openai_input.temperature", "openai_input.top_logprobs"} <= fields
+    assert fields == {"openai_input.messages", "openai_input.temperature", "openai_input.n"}
+
+
+def test_vllms_own_request_checks_name_the_field(fail):
+    error = fail(openai(CHAT, {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "logprobs": True,
+                               "top_logprobs": "x"}))
+    assert error["code"] == "BAD_INPUT"
+    assert [problem["field"] for problem in error["problems"]] == ["openai_input.top_logprobs"]
 
 
 def test_unknown_route_and_extra_fields_are_bad_input(fail):

@@ -23,7 +23,12 @@ def test_env_vars_become_vllm_serve_options(tiny_llm_dir):
     assert args.model == str(tiny_llm_dir)
 
 
-def test_served_model_name_defaults_to_the_model_folder(tiny_llm_dir):
+def test_served_model_name_defaults_to_the_model_toml_id_then_to_the_folder(tiny_llm_dir):
+    from llm_vllm.worker import model_id
+
+    assert model_id() == "Qwen/Qwen2.5-1.5B-Instruct"
+    assert settings.load(tiny_llm_dir, {}, served_name=model_id()).served_model_names == [model_id()]
+    assert settings.load(tiny_llm_dir, {"SERVED_MODEL_NAME": "x"}, served_name="y").served_model_names == ["x"]
     assert settings.load(tiny_llm_dir, {}).served_model_names == [str(tiny_llm_dir)]
 
 

@@ -33,7 +33,12 @@ async def respond(host: EngineHost, job_input: dict[str, Any], request_id: str) 
         models = await host.call(state.openai_serving_models.show_available_models())
         yield models.model_dump(mode="json")
         return
-    request = _request(route, body, request_id)
+    try:
+        request = _request(route, body, request_id)
+    except ValidationError as exc:
+        raise BadInput(problems_from(exc, prefix=_INPUT)) from None
+    except Exception as exc:  # vLLM's own request checks raise its typed errors (with the parameter)
+        raise _error_from(host, route, _error_of_exception(exc)) from exc
     if route == CHAT_ROUTE:
         created = state.openai_serving_chat.create_chat_completion(request, None)
     else:
@@ -75,11 +80,8 @@ def _request(route: str, body: dict[str, Any], request_id: str) -> Any:
 
     model = ChatCompletionRequest if route == CHAT_ROUTE else CompletionRequest
     assert route in (CHAT_ROUTE, COMPLETIONS_ROUTE)
-    try:
-        # The job id names the request in vLLM's logs (and keeps it unique across workers).
-        return model.model_validate({**body, "request_id": request_id})
-    except ValidationError as exc:
-        raise BadInput(problems_from(exc, prefix=_INPUT)) from None
+    # The job id names the request in vLLM's logs (and keeps it unique across workers).
+    return model.model_validate({**body, "request_id": request_id})
 
 
 def _is_error_response(result: Any) -> bool:

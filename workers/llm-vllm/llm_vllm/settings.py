@@ -48,6 +48,7 @@ ENGINE_OPTIONS = (
     "compilation_config",
     "limit_mm_per_prompt",
     "reasoning_parser",
+    "structured_outputs_config",
     "load_format",
     "async_scheduling",
     "disable_log_stats",
@@ -106,14 +107,20 @@ def env_name(option: str) -> str:
     return option.upper()
 
 
-def load(model_path: Path, environ: Mapping[str, str] | None = None) -> EngineSettings:
-    """Parse the engine settings from ``environ`` (default: the process environment) with vLLM's parser."""
+def load(model_path: Path, environ: Mapping[str, str] | None = None, served_name: str | None = None) -> EngineSettings:
+    """Parse the engine settings from ``environ`` (default: the process environment) with vLLM's parser.
+
+    ``served_name`` is the model name clients use when SERVED_MODEL_NAME is not set (vLLM's own default
+    would be the folder's path).
+    """
     environ = os.environ if environ is None else environ
     parser = _parser()
     actions = {action.dest: action for action in parser._actions}
     given = {env_name(o): environ[env_name(o)] for o in OPTIONS if environ.get(env_name(o), "").strip()}
     problems: list[str] = []
     argv = ["--model", str(model_path)]
+    if served_name and "SERVED_MODEL_NAME" not in given:
+        argv += ["--served-model-name", served_name]
     for option in OPTIONS:
         name = env_name(option)
         if name not in given:

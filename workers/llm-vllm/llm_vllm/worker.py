@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import threading
+import tomllib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -25,6 +26,8 @@ ENGINE_DIED_EXIT = 4
 #: Seconds between the engine's death and the exit: the failed in-flight jobs post their errors first
 #: (shorter than the 2 s after which shared.errors stops a worker that yielded a device failure).
 ENGINE_DIED_GRACE_S = 1.0
+#: The one place the model is named (the image build bakes it); its id is the served model name.
+MODEL_TOML = Path(__file__).resolve().parents[1] / "model.toml"
 
 
 def model_folder(environ: dict[str, str] | os._Environ) -> Path:
@@ -38,6 +41,13 @@ def model_folder(environ: dict[str, str] | os._Environ) -> Path:
     if not (path / "config.json").is_file():
         raise NotReady(f"MODEL_PATH={raw} holds no config.json: it is not a Hugging Face model folder")
     return path
+
+
+def model_id() -> str | None:
+    """The model's id in model.toml (next to the package, in the repo and in the image), if it is there."""
+    if not MODEL_TOML.is_file():
+        return None
+    return tomllib.loads(MODEL_TOML.read_text())["id"]
 
 
 def exit_on_engine_death(reason: str) -> None:
@@ -59,7 +69,7 @@ class VllmWorker:
 
     def setup(self) -> None:
         path = model_folder(os.environ)
-        engine_settings = settings.load(path)
+        engine_settings = settings.load(path, served_name=model_id())
         log.info("starting vLLM on %s with %s", path, engine_settings.given or "vLLM's default settings")
         self.host = EngineHost(engine_settings, on_death=self._on_engine_death)
         self.host.start()
