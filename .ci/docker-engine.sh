@@ -70,7 +70,8 @@ start() {
         echo $! >"$W/dockerd.pid"
     fi
     if ! running "$W/registry.pid"; then
-        log "starting the local registry on $REGISTRY_ADDR"
+        log "starting the local registry on $REGISTRY_ADDR (empty: each run pushes afresh)"
+        rm -rf "$W/registry" && mkdir -p "$W/registry"
         cat >"$W/registry.yml" <<EOF
 version: 0.1
 log: { level: warn }

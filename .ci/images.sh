@@ -61,6 +61,10 @@ done_phase "fixture models"
 HF_TOKEN="hf_ci_canary_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 export HF_TOKEN
 
+phase "BuildKit's Dockerfile checks (bake --call check)"
+make -s build-all "${MAKE_IMAGES[@]}" BAKE_FLAGS="--allow=network.host --call check" 2>&1 | { grep -v '^#' || true; } | sed 's/^/  /'
+done_phase "bake --call check"
+
 phase "make build-all (${WORKERS[*]})"
 make build-all "${MAKE_IMAGES[@]}" >"$LOGS/build.log" 2>&1 || { tail -n 80 "$LOGS/build.log" >&2; exit 1; }
 grep -E 'a Hub token was given' "$LOGS/build.log" | sed 's/^/  /' || true
@@ -103,6 +107,9 @@ done_phase "smoke (job loop)"
 
 phase "sizes"
 make -s sizes "${MAKE_IMAGES[@]}"
+# Keep the stand-ins and the build cache for the next run on this machine, not superseded images.
+docker image prune -f >/dev/null
+docker builder prune -f --filter until=168h >/dev/null
 
 printf '\n== images: timings (%d s in all)\n' $((SECONDS - T0))
 printf '  %s\n' "${TIMES[@]}"
