@@ -35,12 +35,13 @@ def record_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def recorder(endpoint_factory, fixture_worker, record_file):
+def recorder(endpoint_factory, fixture_worker, record_file, http):
     """Two warm records-runs workers, two jobs at a time each."""
     spec = fixture_worker("records_runs", env={"RECORD_FILE": str(record_file)}, min_workers=2, max_workers=2)
     endpoint = endpoint_factory([spec])
     deadline = time.monotonic() + 60
-    while len(endpoint.worker_pids(spec.name)) < 2:  # wait_ready waits for one; the second follows
+    # wait_ready waits for one worker; the second one follows.
+    while http.get(f"{endpoint.base_url}/v2/{spec.name}/health").json()["workers"]["ready"] < 2:
         assert time.monotonic() < deadline
         time.sleep(0.2)
     return endpoint
