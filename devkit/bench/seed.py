@@ -52,7 +52,11 @@ class SeedSdxl:
         from diffusers import StableDiffusionXLPipeline
 
         self.device, dtype = _device_and_dtype()
-        self.pipe = StableDiffusionXLPipeline.from_pretrained(model_path, torch_dtype=dtype).to(self.device)
+        # As the official worker-sdxl loads it: the fp16 weights variant (upcast to fp32 on the CPU).
+        self.pipe = StableDiffusionXLPipeline.from_pretrained(
+            model_path, torch_dtype=dtype, variant="fp16", use_safetensors=True
+        ).to(self.device)
+        self.pipe.set_progress_bar_config(disable=True)
 
     def handler(self, job: dict[str, Any]) -> dict[str, Any]:
         job_input = job["input"]

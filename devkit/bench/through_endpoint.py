@@ -22,11 +22,23 @@ def unavailable(worker: str) -> str | None:
     package = worker.replace("-", "_")
     if not (REPO / "workers" / worker / package / "__main__.py").is_file():
         return f"workers/{worker} is not in the tree yet"
+    if not (REPO / "workers" / worker / "endpoint.toml").is_file():
+        return f"workers/{worker}/endpoint.toml is not in the tree yet (the local endpoint needs it)"
     try:
         import devkit.endpoint  # noqa: F401
     except ImportError as exc:
         return f"devkit.endpoint is not importable: {exc}"
     return None
+
+
+def worker_env(worker: str) -> dict[str, str]:
+    """The environment the local endpoint gives ``worker``'s processes (endpoint.toml env, MODEL_PATH,
+    PYTHONPATH), for baselines that must run on the same model with the same settings."""
+    import os
+
+    from devkit.endpoint import WorkerSpec
+
+    return WorkerSpec.from_repo(worker).process_env({**os.environ, **QUIET}, {})
 
 
 @contextlib.contextmanager
