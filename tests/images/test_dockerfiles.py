@@ -124,3 +124,16 @@ def test_dockerfile_is_hadolint_clean(worker):
 def test_dockerignore_sends_only_shared_and_workers():
     lines = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
     assert lines[:3] == ["*", "!shared/", "!workers/"]
+
+
+def test_shared_installs_every_subpackage_as_the_images_install_it(tmp_path):
+    """Images install `shared` non-editable: a subpackage its pyproject misses is absent there only."""
+    # A copy: an in-tree build would leave build/ in the repo.
+    copy = shutil.copytree(REPO / "shared", tmp_path / "src", ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    target = tmp_path / "site"
+    subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--target", str(target), str(copy)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    source = REPO / "shared" / "shared"
+    packages = {p.parent.relative_to(source) for p in source.rglob("__init__.py") if "__pycache__" not in p.parts}
+    assert {p for p in packages if not (target / "shared" / p / "__init__.py").exists()} == set()
