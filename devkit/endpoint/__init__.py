@@ -11,9 +11,10 @@ Use::
 
 or ``make dev`` / ``make dev WORKER=progress-demo`` (``python -m devkit.endpoint --worker NAME --port N``).
 
-Modules: `spec` (what runs for an endpoint id), `jobs` (queue and job state machine), `workers` (process
-supervision and scaling), `worker_api` (what the SDK calls), `client_api` (RunPod's REST API), `openai_api`
-(OpenAI routes; its docstring is the worker convention for them), `webhooks`, `server` (LocalEndpoint).
+Modules: `spec` (what runs for an endpoint id), `jobs` (queue and job state machine), `scaling` (when to
+start and stop workers), `workers` (process supervision), `worker_api` (what the SDK calls), `client_api`
+(RunPod's REST API), `openai_api` (OpenAI routes; its docstring is the worker convention for them),
+`webhooks`, `server` (LocalEndpoint).
 
 Client paths (the endpoint id is the worker's name; bearer key checked when ``api_key`` is set)::
 
@@ -39,8 +40,9 @@ Lifecycle decisions:
 
 - Scaling: min_workers, max_workers, idle_timeout and execution_timeout come from workers/<name>/endpoint.toml
   (devkit.endpoint_config, as deploy uses them), overridable per instance. A worker is started while jobs
-  wait beyond what starting workers will absorb (RunPod's request-count scaler, ratio 1), up to
-  max_workers; an idle worker above min_workers stops after idle_timeout (SIGTERM: the SDK drains and exits).
+  wait beyond what starting workers will absorb (RunPod's request-count scaler, ratio 1; when workers are
+  ready, only once the oldest job has waited 1 s), up to max_workers; an idle worker above min_workers
+  stops after idle_timeout (SIGTERM: the SDK drains and exits).
 - Cancel and execution timeout: the job becomes CANCELLED / TIMED_OUT at once (TIMED_OUT carries a TIMEOUT
   envelope) and its worker gets the id on its job-stop poll, which cancels the job's task; late results are
   dropped. The stop is re-sent every second for 10 s, because the SDK ignores a stop that arrives before the

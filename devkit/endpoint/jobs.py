@@ -174,6 +174,10 @@ class JobQueue:
     def pending_count(self) -> int:
         return len(self._queue)
 
+    def oldest_wait(self) -> float:
+        """Seconds the job at the head of the queue has waited (0 when the queue is empty)."""
+        return self._clock() - self._queue[0].created_at if self._queue else 0.0
+
     def running(self) -> list[Job]:
         return [job for job in self._jobs.values() if job.status is Status.IN_PROGRESS]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devkit.endpoint.jobs import JobQueue, Signal
+from devkit.endpoint.scaling import PoolState, idle_workers_to_stop, should_start_worker
 from devkit.endpoint.spec import WorkerSpec
 from shared.serving import STARTUP_FAILURE_EXIT, STARTUP_FAILURE_MARKER
 
@@ -34,8 +35,6 @@ PING_INTERVAL_MS = 10_000
 STDERR_TAIL = 40
 #: A worker not in its job loop this long after its start is killed as failed (RunPod: 7 min, unhealthy).
 STARTUP_TIMEOUT_S = 7 * 60
-#: After a failed start, demand waits this long before the next start (no crash loop at full speed).
-RESTART_BACKOFF_S = 5.0
 
 _PR_SET_PDEATHSIG = 1
 
@@ -171,30 +170,29 @@ class WorkerPool:
         self.queue.time_out_overdue()
         self.queue.sweep()
         now = time.monotonic()
-        scaling = self.spec.scaling
         live = [w for w in self.workers.values() if w.live]
-        starting = [w for w in live if w.state is WorkerState.STARTING]
-        pending = self.queue.pending_count()
-        below_min = len(live) < scaling.min_workers and self.startup_failure is None
-        backing_off = now - self._last_failure_at < RESTART_BACKOFF_S
-        if (pending > len(starting) and len(live) < scaling.max_workers and not backing_off) or below_min:
-            await self._spawn()
-            return
         for worker in live:
             if worker.state is WorkerState.STARTING and now - worker.started_at > STARTUP_TIMEOUT_S:
                 worker.kill_reason = f"not in the job loop {STARTUP_TIMEOUT_S} s after its start (killed)"
                 _kill_group(worker.process.pid)
-            if worker.state is not WorkerState.READY:
-                continue
+        ready = [w for w in live if w.state is WorkerState.READY]
+        state = PoolState(
+            starting=len(live) - len(ready), ready=len(ready), pending=self.queue.pending_count(),
+            oldest_wait=self.queue.oldest_wait(), startup_failed=self.startup_failure is not None,
+            seconds_since_failure=now - self._last_failure_at,
+        )
+        if should_start_worker(state, self.spec.scaling):
+            await self._spawn()
+            return
+        for worker in ready:
             if self.queue.held_by(worker.id):
                 worker.idle_since = None
             elif worker.idle_since is None:
                 worker.idle_since = now
-            idle = worker.idle_since is not None and now - worker.idle_since > scaling.idle_timeout
-            if idle and pending == 0 and len(live) > scaling.min_workers:
-                log.info("%s: worker %s idle for %ss, stopping it", self.name, worker.id, scaling.idle_timeout)
-                self._drain(worker)
-                live.remove(worker)
+        idle = {w.id: None if w.idle_since is None else now - w.idle_since for w in ready}
+        for worker_id in idle_workers_to_stop(idle, len(live), state.pending, self.spec.scaling):
+            log.info("%s: worker %s idle for %ss, stopping it", self.name, worker_id, self.spec.scaling.idle_timeout)
+            self._drain(self.workers[worker_id])
 
     # --- processes -----------------------------------------------------------------------------
 

@@ -52,6 +52,16 @@ def test_jobs_are_taken_in_submission_order_up_to_the_batch_size(queue):
     assert queue.take("w2", 5) == []
 
 
+def test_oldest_wait_is_the_head_of_the_queues_time_in_it(queue, clock):
+    assert queue.oldest_wait() == 0
+    queue.submit({})
+    clock.now += 3
+    queue.submit({})
+    assert queue.oldest_wait() == 3
+    queue.take("w1", 1)
+    assert queue.oldest_wait() == 0
+
+
 def test_a_finished_job_shows_output_times_and_worker_as_runpod_does(queue, clock, finished):
     job = queue.submit({"x": 1})
     clock.now += 2
