@@ -56,3 +56,11 @@ def test_jobs_ending_early_leave_the_others_running(worker, greedy, batched, eve
     together, _ = batched(requests)
     assert [r[0]["usage"]["completion_tokens"] for r in together] == [2, 40, 12]
     eventually(lambda: worker.engine.active == 0)
+
+
+def test_concurrent_plain_greedy_jobs_give_exactly_their_alone_outputs(run, batched):
+    # No EOS override: the engine takes these tokens from one batched argmax (its fast path).
+    requests = [{"prompt": p, "max_tokens": 24, "temperature": 0} for p in PROMPTS]
+    alone = [run(request) for request in requests]
+    together, _ = batched(requests)
+    assert together == alone

@@ -60,6 +60,16 @@ def test_greedy_output_equals_transformers_generate(worker, run, greedy):
     assert result["text"] == expected
 
 
+def test_plain_greedy_output_equals_transformers_generate(worker, run):
+    tokenizer, model = worker.loaded.tokenizer, worker.loaded.model
+    ids = tokenizer("Hello").input_ids
+    with torch.inference_mode():
+        out = model.generate(torch.tensor([ids]), max_new_tokens=25, do_sample=False)
+    [result] = run({"prompt": "Hello", "max_tokens": 25, "temperature": 0})
+    assert result["text"] == tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+    assert result["usage"]["completion_tokens"] == out.shape[1] - len(ids)
+
+
 def test_min_tokens_holds_off_end_of_sequence(run):
     [result] = run({"prompt": "Hi", "max_tokens": 20, "min_tokens": 20, "temperature": 1.0, "seed": 3})
     assert result["usage"]["completion_tokens"] == 20

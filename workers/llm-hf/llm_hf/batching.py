@@ -162,8 +162,11 @@ class BatchEngine:
             self._cache.grew()
             self.peak_batch = max(self.peak_batch, len(self._running))
             logits = out.logits[:, -1, :]
-            for row, sequence in enumerate(self._running):
-                self._advance(sequence, sequence.sampler.next_token(logits[row]))
+            samplers = [sequence.sampler for sequence in self._running]
+            argmax = logits.argmax(dim=-1).tolist() if any(s.plain_greedy for s in samplers) else None
+            for row, (sequence, sampler) in enumerate(zip(self._running, samplers, strict=True)):
+                token = sampler.take(argmax[row]) if sampler.plain_greedy else sampler.next_token(logits[row])
+                self._advance(sequence, token)
         except Exception as exc:  # e.g. CUDA OOM: the batch's state is unusable, every running job fails
             failed, self._running, self._cache = self._running, [], LeftPaddedCache()
             self._fail(failed, exc)

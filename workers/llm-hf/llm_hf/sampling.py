@@ -29,13 +29,22 @@ class TokenSampler:
                 self._generator.manual_seed(sampling.seed)
         self.generated = 0
 
+    @property
+    def plain_greedy(self) -> bool:
+        """The next token is the plain argmax of the logits: the engine takes it for the whole batch at once
+        (one device sync per step instead of one per sequence)."""
+        return self._generator is None and self.sampling.repetition_penalty == 1.0 and not self._eos_blocked()
+
     def next_token(self, logits: torch.Tensor) -> int:
         """The next token id from this sequence's last-position logits (shape [vocab])."""
         scores = logits.float()
         scores = self._penalise_repeats(scores)
         if self._eos_blocked() and len(self._eos_index):
             scores = scores.index_fill(0, self._eos_index, float("-inf"))
-        token = self._choose(scores)
+        return self.take(self._choose(scores))
+
+    def take(self, token: int) -> int:
+        """Record ``token`` as generated (chosen here or, for plain greedy, by the engine)."""
         self.generated += 1
         if self.sampling.repetition_penalty != 1.0:
             self._seen = torch.cat([self._seen, torch.tensor([token], device=self._seen.device)]).unique()
