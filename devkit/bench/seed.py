@@ -57,7 +57,7 @@ class SeedSdxl:
         self.device, dtype = _device_and_dtype()
         # As the official worker-sdxl loads it: the fp16 weights variant (upcast to fp32 on the CPU).
         self.pipe = StableDiffusionXLPipeline.from_pretrained(
-            model_path, torch_dtype=dtype, variant="fp16", use_safetensors=True
+            model_path, dtype=dtype, variant="fp16", use_safetensors=True
         ).to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
 
