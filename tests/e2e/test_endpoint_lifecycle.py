@@ -150,3 +150,17 @@ def test_a_worker_asking_to_be_replaced_fails_its_job_and_is_replaced(endpoint_f
     after = client.run_sync({"break": False}, timeout=60)["pid"]
     assert after != before
     assert http.get(f"{endpoint.base_url}/v2/asks-replacement/health").json()["jobs"]["retried"] == 0
+
+
+def test_a_warm_worker_that_cannot_start_shows_in_health_without_any_job(endpoint_factory, fixture_worker, http):
+    endpoint = endpoint_factory([fixture_worker("setup_fails", min_workers=1)], ready=False)
+    deadline = time.monotonic() + 60
+    while (health := http.get(f"{endpoint.base_url}/v2/setup-fails/health").json())["startupFailure"] is None:
+        assert time.monotonic() < deadline, health
+        time.sleep(0.2)
+    assert health["startupFailure"] == f"NotReady: {REASON}"
+    assert health["workers"] == {"idle": 0, "initializing": 0, "ready": 0, "running": 0, "throttled": 0,
+                                 "unhealthy": 1}
+    time.sleep(1)  # min_workers does not restart a worker that cannot start: no crash loop
+    assert len(endpoint.worker_pids("setup-fails")) == 0
+    assert http.get(f"{endpoint.base_url}/v2/setup-fails/health").json()["workers"]["unhealthy"] == 1
