@@ -49,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         endpoint.start()
+    except OSError as exc:
+        print(f"Cannot listen on {args.host}:{args.port}: {exc.strerror} (choose another: make dev PORT=<n>, "
+              "or --port 0 for any free port)", file=sys.stderr)
+        return 1
+    try:
         print(f"\nLocal RunPod endpoint: {endpoint.base_url}", flush=True)
         for name in names:
             print(f"  {name}: {endpoint.base_url}/v2/{name}  (OpenAI: {endpoint.base_url}/v2/{name}/openai/v1)")
