@@ -9,6 +9,7 @@ from typing import Any
 from llm_hf.batching import BatchEngine
 from llm_hf.loading import LoadedModel, load, model_path
 from llm_hf.prompting import PromptBuilder
+from shared.llm.inputs import Sampling
 from shared.llm.openai import model_list
 from shared.llm.outputs import render
 from shared.llm.requests import ModelsRequest, parse_job
@@ -25,6 +26,15 @@ class LlmHf:
         self.loaded: LoadedModel = load(model_path())
         self.prompts = PromptBuilder(self.loaded.tokenizer, self.loaded.context)
         self.engine = BatchEngine(self.loaded.model, self.loaded.tokenizer, self.loaded.eos_ids).start()
+        # One tiny generation before the first job: a model the batcher cannot serve (e.g. a sliding-window
+        # cache) fails startup with the reason, and the first job does not pay the kernels' warm-up.
+        asyncio.run(self._warm_up())
+
+    async def _warm_up(self) -> None:
+        warm_up = Sampling(temperature=0, ignore_eos=True)
+        prompt = [self.loaded.tokenizer.bos_token_id or 0]
+        async for _ in self.engine.generate(prompt, warm_up, max_tokens=2):
+            pass
 
     def close(self) -> None:
         """Stop the engine thread (tests; the production process just exits)."""

@@ -1,0 +1,62 @@
+"""Startup: MODEL_PATH checks, the served name from model.toml, the context cap, the load call's choices."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+import torch
+from transformers import AutoConfig
+
+from devkit.fixtures.llm import CONTEXT
+from llm_hf.loading import MODEL_TOML, context_length, model_path, served_name
+from llm_hf.worker import LlmHf
+from shared.errors import NotReady
+
+
+def test_setup_without_model_path_is_not_ready(monkeypatch):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    with pytest.raises(NotReady, match="MODEL_PATH is not set"):
+        LlmHf().setup()
+
+
+def test_setup_with_an_empty_folder_is_not_ready(monkeypatch, tmp_path):
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path))
+    with pytest.raises(NotReady, match="no model"):
+        model_path()
+
+
+def test_served_name_is_the_model_toml_id_unless_overridden(monkeypatch, tiny_llm_dir):
+    monkeypatch.delenv("SERVED_MODEL_NAME", raising=False)
+    assert served_name(tiny_llm_dir) == tomllib.loads(MODEL_TOML.read_text())["id"]
+    monkeypatch.setenv("SERVED_MODEL_NAME", "my-model")
+    assert served_name(tiny_llm_dir) == "my-model"
+
+
+def test_model_toml_pins_a_revision():
+    model = tomllib.loads(MODEL_TOML.read_text())
+    assert len(model["revision"]) == 40 and int(model["revision"], 16) >= 0
+
+
+@pytest.mark.parametrize(("limit", "expected"), [(None, CONTEXT), ("100", 100), ("100000", CONTEXT)])
+def test_max_model_len_caps_the_context(monkeypatch, tiny_llm_dir, limit, expected):
+    if limit is None:
+        monkeypatch.delenv("MAX_MODEL_LEN", raising=False)
+    else:
+        monkeypatch.setenv("MAX_MODEL_LEN", limit)
+    assert context_length(AutoConfig.from_pretrained(tiny_llm_dir)) == expected
+
+
+@pytest.mark.parametrize("limit", ["lots", "1"])
+def test_bad_max_model_len_is_refused(monkeypatch, tiny_llm_dir, limit):
+    monkeypatch.setenv("MAX_MODEL_LEN", limit)
+    with pytest.raises(ValueError, match="MAX_MODEL_LEN"):
+        context_length(AutoConfig.from_pretrained(tiny_llm_dir))
+
+
+def test_cpu_load_is_fp32_eval_with_the_fixtures_end_tokens(worker):
+    model = worker.loaded.model
+    assert model.dtype == torch.float32 and model.device.type == "cpu"
+    assert not model.training
+    assert worker.loaded.eos_ids == {worker.loaded.tokenizer.eos_token_id}
+    assert worker.loaded.context == CONTEXT
