@@ -93,3 +93,9 @@ def test_worker_keeps_serving_after_bad_inputs(run_guarded, run, greedy, envelop
     envelope(run_guarded({"prompt": "x", "temperature": -1}))
     [result] = run(greedy(prompt="still here", max_tokens=3))
     assert result["usage"]["completion_tokens"] == 3
+
+
+def test_prompt_with_no_tokens_is_refused(worker, monkeypatch, run_guarded, envelope, no_generation):
+    monkeypatch.setattr(worker.prompts, "_text_ids", lambda prompt: [])
+    body = envelope(run_guarded({"prompt": "\u200b"}))
+    assert fields(body) == {"prompt"}

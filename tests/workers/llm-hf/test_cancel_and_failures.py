@@ -90,3 +90,29 @@ def test_out_of_memory_fails_the_jobs_in_flight_frees_memory_and_the_next_job_is
     eventually(lambda: worker.engine.active == 0)
     [result] = run_guarded(greedy(prompt="next", max_tokens=4))
     assert result["usage"]["completion_tokens"] == 4
+
+
+class _OomOnLongPrompt(_OomOnce):
+    """Raises CUDA's OOM error on the prefill of a prompt longer than 50 tokens (a big request)."""
+
+    def __call__(self, *args, **kwargs):
+        if kwargs["input_ids"].shape[1] > 50:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return self.model(*args, **kwargs)
+
+
+def test_out_of_memory_at_prefill_fails_only_that_job(worker, run, job_chunks, greedy, envelope, monkeypatch):
+    running = greedy(prompt="running", max_tokens=60)
+    [alone] = run(running)
+    monkeypatch.setattr(worker.engine, "model", _OomOnLongPrompt(worker.engine.model))
+    guarded = guard(worker.handler)
+
+    async def big_job_joins_a_running_one():
+        kept = asyncio.create_task(job_chunks(running))
+        await asyncio.sleep(0.05)
+        big = [chunk async for chunk in guarded({"id": "big", "input": greedy(prompt="word " * 80, max_tokens=5)})]
+        return big, await kept
+
+    big, kept = asyncio.run(big_job_joins_a_running_one())
+    assert envelope(big)["code"] == "GPU_OUT_OF_MEMORY"
+    assert kept == [alone]

@@ -144,6 +144,7 @@ class BatchEngine:
             self._advance(sequence, sequence.sampler.next_token(out.logits[0, -1]))
         except Exception as exc:  # this sequence only: the running batch is untouched
             self._fail([sequence], exc)
+            _free_device_memory(self.device)
             return
         if not sequence.finished:
             self._cache.add(cache, len(sequence.prompt_ids))

@@ -28,6 +28,8 @@ class PromptBuilder:
     def build(self, request: GenerationRequest) -> Prompt:
         """Token ids and max_tokens; BadInput (before any generation) if the context cannot hold them."""
         ids = self._chat_ids(request) if request.messages is not None else self._text_ids(request.prompt)
+        if not ids:
+            raise BadInput.field(request.prompt_field, "holds no token once tokenized")
         return Prompt(ids=ids, max_tokens=completion_budget(request, len(ids), self._context))
 
     def _text_ids(self, prompt: str) -> list[int]:
