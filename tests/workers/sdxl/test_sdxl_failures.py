@@ -150,6 +150,8 @@ def test_small_results_stay_inline_even_with_a_bucket(check, run_job, worker, mo
         ({"MODEL_PATH": "/nonexistent/model"}, "not a folder"),
         ({"REFINER_PATH": "/nonexistent/refiner"}, "REFINER_PATH"),
         ({"MAX_RESPONSE_BYTES": "lots"}, "MAX_RESPONSE_BYTES"),
+        ({"PROGRESS_INTERVAL_S": "often"}, "PROGRESS_INTERVAL_S"),
+        ({"PROGRESS_INTERVAL_S": "-1"}, "PROGRESS_INTERVAL_S"),
     ],
 )
 def test_setup_fails_fast_on_bad_settings(monkeypatch, tiny_sdxl_dir, env, words):

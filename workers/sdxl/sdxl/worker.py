@@ -38,7 +38,7 @@ class SdxlWorker:
         refiner_path = _folder("REFINER_PATH")
         self.response_limit = response_limit()
         self.bucket = Bucket.from_env()
-        self.progress_interval_s = float(os.environ.get("PROGRESS_INTERVAL_S", DEFAULT_INTERVAL_S))
+        self.progress_interval_s = _seconds("PROGRESS_INTERVAL_S", DEFAULT_INTERVAL_S)
         from sdxl import pipeline  # torch + diffusers: imported by setup, never at import time
 
         self.pipelines = pipeline.load(model_path, vae_path=vae_path, refiner_path=refiner_path)
@@ -93,6 +93,17 @@ class SdxlWorker:
             str(job.get("id", "job")), files, outputs.renderer(resolved, timings),
             data_uri=request.data_uri, limit=self.response_limit, bucket=self.bucket,
         )
+
+
+def _seconds(env: str, default: float) -> float:
+    raw = os.environ.get(env, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise ValueError(f"{env} must be a number of seconds between 0 and 3600, got {raw!r}")
+    return value
 
 
 def _folder(env: str, *, required: bool = False) -> Path | None:
