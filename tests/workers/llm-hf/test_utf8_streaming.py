@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from llm_hf.detokenize import IncrementalDecoder
 
@@ -37,3 +38,32 @@ def test_special_tokens_are_not_streamed(worker):
     decoder = IncrementalDecoder(tokenizer, prompt_ids=[])
     assert decoder.feed(tokenizer.eos_token_id) == ""
     assert decoder.feed(tokenizer("ok", add_special_tokens=False).input_ids[0]) != ""
+
+
+class _Scripted:
+    """The real model, with its logits overridden so a one-job batch emits ``script`` token by token."""
+
+    def __init__(self, model, script: list[int]):
+        self.model, self.script, self.step = model, script, 0
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def __call__(self, *args, **kwargs):
+        out = self.model(*args, **kwargs)
+        forced = torch.full_like(out.logits[:, -1, :], -1e4)
+        forced[:, self.script[min(self.step, len(self.script) - 1)]] = 1e4
+        out.logits[:, -1, :] = forced
+        self.step += 1
+        return out
+
+
+def test_streamed_multibyte_text_arrives_in_whole_characters(worker, run, monkeypatch):
+    text = "🙂🚀 日本語 naïve 🇫🇷"
+    script = worker.loaded.tokenizer(text, add_special_tokens=False).input_ids
+    monkeypatch.setattr(worker.engine, "model", _Scripted(worker.engine.model, script))
+    chunks = run({"prompt": "x", "max_tokens": len(script), "temperature": 0, "ignore_eos": True, "stream": True})
+    deltas = [chunk["text"] for chunk in chunks[:-1]]
+    assert len(deltas) < len(script)  # some tokens were partial characters, held back and merged
+    assert all(delta and "\ufffd" not in delta for delta in deltas)
+    assert "".join(deltas) == text
