@@ -4,10 +4,12 @@ worker serves the next job."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import torch
 
+from llm_hf.kv_cache import LeftPaddedCache
 from shared.errors import guard
 
 
@@ -116,3 +118,36 @@ def test_out_of_memory_at_prefill_fails_only_that_job(worker, run, job_chunks, g
     big, kept = asyncio.run(big_job_joins_a_running_one())
     assert envelope(big)["code"] == "GPU_OUT_OF_MEMORY"
     assert kept == [alone]
+
+
+def test_out_of_memory_while_joining_the_batch_fails_the_batch_and_the_next_job_is_served(
+    worker, job_chunks, greedy, run, eventually, monkeypatch
+):
+    original = LeftPaddedCache.add
+
+    def add(cache, single, length):
+        if len(cache):  # growing a non-empty batch allocates the padded copy: where a real OOM would hit
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(cache, single, length)
+
+    monkeypatch.setattr(LeftPaddedCache, "add", add)
+    guarded = guard(worker.handler)
+
+    async def second_job_joins():
+        first = asyncio.create_task(job_chunks(greedy(prompt="first", max_tokens=200)))
+        while worker.engine.active == 0:
+            await asyncio.sleep(0.005)
+        second = [chunk async for chunk in guarded({"id": "2", "input": greedy(prompt="second", max_tokens=5)})]
+        try:
+            await first
+        except torch.cuda.OutOfMemoryError:
+            return second, "failed"
+        return second, "completed"
+
+    second, first_outcome = asyncio.run(second_job_joins())
+    assert json.loads(second[0]["error"])["code"] == "GPU_OUT_OF_MEMORY"
+    assert first_outcome == "failed"
+    eventually(lambda: worker.engine.active == 0)
+    monkeypatch.setattr(LeftPaddedCache, "add", original)
+    [result] = run(greedy(prompt="next", max_tokens=3))
+    assert result["usage"]["completion_tokens"] == 3

@@ -9,6 +9,7 @@ import torch
 from transformers import AutoConfig
 
 from devkit.fixtures.llm import CONTEXT
+from llm_hf.kv_cache import UnsupportedCache
 from llm_hf.loading import MODEL_TOML, context_length, model_path, served_name
 from llm_hf.worker import LlmHf
 from shared.errors import NotReady
@@ -60,3 +61,21 @@ def test_cpu_load_is_fp32_eval_with_the_fixtures_end_tokens(worker):
     assert not model.training
     assert worker.loaded.eos_ids == {worker.loaded.tokenizer.eos_token_id}
     assert worker.loaded.context == CONTEXT
+
+
+def test_a_sliding_window_model_fails_setup_with_the_reason(monkeypatch, tmp_path, tiny_llm_dir):
+    from transformers import AutoTokenizer, MistralConfig, MistralForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm_dir)
+    config = MistralConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                           num_attention_heads=2, num_key_value_heads=1, head_dim=32, sliding_window=16,
+                           max_position_embeddings=128, eos_token_id=tokenizer.eos_token_id)
+    MistralForCausalLM(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path))
+    llm = LlmHf()
+    try:
+        with pytest.raises(UnsupportedCache, match="DynamicSlidingWindowLayer"):
+            llm.setup()
+    finally:
+        llm.close()

@@ -117,10 +117,15 @@ class BatchEngine:
 
     def _loop(self) -> None:
         with torch.inference_mode():
-            while self._admit():
-                self._drop_ended()
-                if self._running:
-                    self._step_all()
+            while True:
+                try:
+                    if not self._admit():
+                        return
+                    self._drop_ended()
+                    if self._running:
+                        self._step_all()
+                except Exception as exc:  # e.g. CUDA OOM mid-step: the batch's state is unusable
+                    self._abort_running(exc)
 
     def _admit(self) -> bool:
         """Prefill the sequences that arrived; wait for one if nothing runs. False once closed."""
@@ -147,33 +152,34 @@ class BatchEngine:
             _free_device_memory(self.device)
             return
         if not sequence.finished:
+            self._running.append(sequence)  # first: if joining the cache fails, the loop fails it with the rest
             self._cache.add(cache, len(sequence.prompt_ids))
-            self._running.append(sequence)
 
     def _step_all(self) -> None:
-        try:
-            ids = torch.tensor([[s.last_token] for s in self._running], dtype=torch.long, device=self.device)
-            out = self.model(
-                input_ids=ids,
-                attention_mask=self._cache.attention_mask(self.device),
-                position_ids=self._cache.positions(self.device),
-                past_key_values=self._cache.cache,
-                use_cache=True,
-            )
-            self._cache.grew()
-            self.peak_batch = max(self.peak_batch, len(self._running))
-            logits = out.logits[:, -1, :]
-            samplers = [sequence.sampler for sequence in self._running]
-            argmax = logits.argmax(dim=-1).tolist() if any(s.plain_greedy for s in samplers) else None
-            for row, (sequence, sampler) in enumerate(zip(self._running, samplers, strict=True)):
-                token = sampler.take(argmax[row]) if sampler.plain_greedy else sampler.next_token(logits[row])
-                self._advance(sequence, token)
-        except Exception as exc:  # e.g. CUDA OOM: the batch's state is unusable, every running job fails
-            failed, self._running, self._cache = self._running, [], LeftPaddedCache()
-            self._fail(failed, exc)
-            _free_device_memory(self.device)
-            return
+        ids = torch.tensor([[s.last_token] for s in self._running], dtype=torch.long, device=self.device)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=self._cache.attention_mask(self.device),
+            position_ids=self._cache.positions(self.device),
+            past_key_values=self._cache.cache,
+            use_cache=True,
+        )
+        self._cache.grew()
+        self.peak_batch = max(self.peak_batch, len(self._running))
+        logits = out.logits[:, -1, :]
+        samplers = [sequence.sampler for sequence in self._running]
+        argmax = logits.argmax(dim=-1).tolist() if any(s.plain_greedy for s in samplers) else None
+        for row, (sequence, sampler) in enumerate(zip(self._running, samplers, strict=True)):
+            token = sampler.take(argmax[row]) if sampler.plain_greedy else sampler.next_token(logits[row])
+            self._advance(sequence, token)
         self._drop_ended()
+
+    def _abort_running(self, exc: Exception) -> None:
+        """Fail every job of the batch and start from an empty one."""
+        failed = [sequence for sequence in self._running if not sequence.finished]
+        self._running, self._cache = [], LeftPaddedCache()
+        self._fail(failed, exc)
+        _free_device_memory(self.device)
 
     def _drop_ended(self) -> None:
         keep = [row for row, s in enumerate(self._running) if not (s.finished or s.cancelled)]
