@@ -37,8 +37,10 @@ class LlmHf:
             pass
 
     def close(self) -> None:
-        """Stop the engine thread (tests; the production process just exits)."""
-        self.engine.close()
+        """Stop the engine thread, if setup() got that far (tests; the production process just exits)."""
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            engine.close()
 
     async def handler(self, job: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         served = self.loaded.served_name
