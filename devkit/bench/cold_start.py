@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import subprocess
 import sys
 import time
 from collections import defaultdict
 from typing import Any
 
-from devkit.bench.cold_start_probe import MARK
+from devkit.bench import through_endpoint
+from devkit.bench.cold_start_probe import MARK, RESULT
 from devkit.bench.results import BenchResult, Figure, Target
 from devkit.bench.through_endpoint import REPO
 
@@ -40,7 +40,7 @@ def probe(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-15:]
         raise RuntimeError(f"cold-start probe {args[:2]} failed ({done.returncode}): " + "\n".join(tail))
-    times = json.loads(done.stdout.strip().splitlines()[-1])
+    times = json.loads(next(line for line in done.stdout.splitlines() if line.startswith(RESULT))[len(RESULT):])
     import_s, heaviest = _imports_by_phase(done.stderr)
     marks = [m for m in ("imports", "cuda_init", "model_load", "job_loop_import", "first_job", "end") if m in times]
     phases = {"interpreter": times["imports"] - spawned}
@@ -83,17 +83,12 @@ def _imports_by_phase(stderr: str) -> tuple[dict[str, float], dict[str, float]]:
 
 
 def measure(worker: str) -> dict[str, Any]:
-    from devkit.fixtures import for_worker
+    from devkit.bench.llm_vllm import TINY_MODEL_ENV
 
-    model = for_worker(worker)
-    env = {**os.environ, "MODEL_PATH": str(model),
-           "PYTHONPATH": os.pathsep.join([str(REPO / "workers" / worker), os.environ.get("PYTHONPATH", "")])}
-    if worker == "llm-vllm":  # what the local endpoint gives vLLM workers here (CPU build)
-        env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-        env.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    package = worker.replace("-", "_")
-    floor = probe(["floor", str(model)], env)
-    start = probe(["worker", package, json.dumps(FIRST_JOBS[worker])], env)
+    # The environment the local endpoint gives the worker (endpoint.toml env, MODEL_PATH, PYTHONPATH).
+    env = through_endpoint.worker_env(worker, TINY_MODEL_ENV if worker == "llm-vllm" else None)
+    floor = probe(["floor", env["MODEL_PATH"]], env)
+    start = probe(["worker", worker.replace("-", "_"), json.dumps(FIRST_JOBS[worker])], env)
     return {"worker": start, "floor": floor}
 
 
@@ -102,7 +97,7 @@ def unavailable() -> str | None:
 
 
 def _present(quick: bool = False) -> list[str]:
-    names = [w for w in FIRST_JOBS if (REPO / "workers" / w / w.replace("-", "_") / "__main__.py").is_file()]
+    names = [w for w in FIRST_JOBS if through_endpoint.unavailable(w) is None]
     return names[:1] if quick else names
 
 

@@ -4,7 +4,8 @@
 ``serve()`` does before its first job (import the worker's ``__main__``, CUDA init, ``setup()``, import
 the job loop) and then runs one job through the guarded handler. ``... floor <model dir>`` imports torch
 and loads every safetensors file of the model raw. Each phase prints a marker line on stderr, where
-``-X importtime`` writes too, so the parent can split import time by phase. The last stdout line is JSON.
+``-X importtime`` writes too, so the parent can split import time by phase; the result is one stdout
+line after ``RESULT``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import sys
 import time
 
 MARK = "cold-start-phase:"
+#: Prefix of the stdout line holding the result (workers may print to stdout too).
+RESULT = "cold-start-result:"
 
 
 def mark(phase: str) -> float:
@@ -96,4 +99,4 @@ def floor(model_dir: str) -> dict:
 if __name__ == "__main__":
     kind = sys.argv[1]
     result = worker(sys.argv[2], json.loads(sys.argv[3])) if kind == "worker" else floor(sys.argv[2])
-    print(json.dumps(result), flush=True)
+    print(RESULT, json.dumps(result), flush=True)

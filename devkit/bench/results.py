@@ -89,7 +89,7 @@ def table(results: list[BenchResult]) -> str:
     rows = [header]
     for result in results:
         if result.skipped:
-            rows.append((result.name, "skipped", result.skipped, "", "", "", ""))
+            rows.append((result.name, "skipped", _one_line(result.skipped), "", "", "", ""))
             continue
         for f in result.figures:
             baseline = f"{_num(f.baseline)} {f.unit} ({f.baseline_name})" if f.baseline is not None else ""
@@ -100,6 +100,13 @@ def table(results: list[BenchResult]) -> str:
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _one_line(text: str, limit: int = 110) -> str:
+    """A reason short enough for the table (the JSON keeps it whole)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    shown = lines[0] if len(lines) < 2 else f"{lines[0]} ... {lines[-1]}"
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def _num(value: float | None) -> str:

@@ -31,14 +31,15 @@ def unavailable(worker: str) -> str | None:
     return None
 
 
-def worker_env(worker: str) -> dict[str, str]:
+def worker_env(worker: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
     """The environment the local endpoint gives ``worker``'s processes (endpoint.toml env, MODEL_PATH,
-    PYTHONPATH), for baselines that must run on the same model with the same settings."""
+    PYTHONPATH) plus ``overrides``, for baselines that must run on the same model with the same settings."""
     import os
 
     from devkit.endpoint import WorkerSpec
 
-    return WorkerSpec.from_repo(worker).process_env({**os.environ, **QUIET}, {})
+    spec = WorkerSpec.from_repo(worker).with_overrides(env={**QUIET, **(overrides or {})})
+    return spec.process_env(dict(os.environ), {})
 
 
 @contextlib.contextmanager
