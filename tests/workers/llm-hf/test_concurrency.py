@@ -59,7 +59,7 @@ def test_jobs_ending_early_leave_the_others_running(worker, greedy, batched, eve
 
 
 def test_concurrent_plain_greedy_jobs_give_exactly_their_alone_outputs(run, batched):
-    # No EOS override: the engine takes these tokens from one batched argmax (its fast path).
+    # No EOS override: jobs may end at EOS at different steps, leaving the batch one by one.
     requests = [{"prompt": p, "max_tokens": 24, "temperature": 0} for p in PROMPTS]
     alone = [run(request) for request in requests]
     together, _ = batched(requests)

@@ -56,6 +56,7 @@ class BatchEngine:
         self.model = model
         self.device = model.device
         self.eos_ids = eos_ids
+        self._eos_index = torch.tensor(sorted(eos_ids), dtype=torch.long, device=self.device)
         # The engine thread decodes with its own copy: a fast tokenizer used from two threads at once can
         # fail with "Already borrowed" while the handler threads encode prompts.
         self._tokenizer = copy.deepcopy(tokenizer)
@@ -168,11 +169,22 @@ class BatchEngine:
         self.peak_batch = max(self.peak_batch, len(self._running))
         logits = out.logits[:, -1, :]
         samplers = [sequence.sampler for sequence in self._running]
-        argmax = logits.argmax(dim=-1).tolist() if any(s.plain_greedy for s in samplers) else None
+        greedy = self._batch_argmax(logits, samplers)
         for row, (sequence, sampler) in enumerate(zip(self._running, samplers, strict=True)):
-            token = sampler.take(argmax[row]) if sampler.plain_greedy else sampler.next_token(logits[row])
+            token = sampler.take(greedy[row]) if sampler.batch_greedy else sampler.next_token(logits[row])
             self._advance(sequence, token)
         self._drop_ended()
+
+    def _batch_argmax(self, logits: torch.Tensor, samplers: list[TokenSampler]) -> list[int] | None:
+        """Every row's argmax in one device round trip, EOS masked for the rows that may not end yet."""
+        if not any(s.batch_greedy for s in samplers):
+            return None
+        blocked = [row for row, s in enumerate(samplers) if s.batch_greedy and s.eos_blocked]
+        if blocked and len(self._eos_index):
+            logits = logits.clone()
+            rows = torch.tensor(blocked, dtype=torch.long, device=logits.device)
+            logits[rows.unsqueeze(1), self._eos_index.unsqueeze(0)] = float("-inf")
+        return logits.argmax(dim=-1).tolist()
 
     def _abort_running(self, exc: Exception) -> None:
         """Fail every job of the batch and start from an empty one."""

@@ -30,21 +30,25 @@ class TokenSampler:
         self.generated = 0
 
     @property
-    def plain_greedy(self) -> bool:
-        """The next token is the plain argmax of the logits: the engine takes it for the whole batch at once
-        (one device sync per step instead of one per sequence)."""
-        return self._generator is None and self.sampling.repetition_penalty == 1.0 and not self._eos_blocked()
+    def batch_greedy(self) -> bool:
+        """The next token is the argmax of the logits (EOS masked while `eos_blocked`): the engine takes it for
+        all such rows at once (one device sync per step instead of one per sequence)."""
+        return self._generator is None and self.sampling.repetition_penalty == 1.0
+
+    @property
+    def eos_blocked(self) -> bool:
+        return self.sampling.ignore_eos or self.generated < self.sampling.min_tokens
 
     def next_token(self, logits: torch.Tensor) -> int:
         """The next token id from this sequence's last-position logits (shape [vocab])."""
         scores = logits.float()
         scores = self._penalise_repeats(scores)
-        if self._eos_blocked() and len(self._eos_index):
+        if self.eos_blocked and len(self._eos_index):
             scores = scores.index_fill(0, self._eos_index, float("-inf"))
         return self.take(self._choose(scores))
 
     def take(self, token: int) -> int:
-        """Record ``token`` as generated (chosen here or, for plain greedy, by the engine)."""
+        """Record ``token`` as generated (chosen here, or by the engine for `batch_greedy` rows)."""
         self.generated += 1
         if self.sampling.repetition_penalty != 1.0:
             self._seen = torch.cat([self._seen, torch.tensor([token], device=self._seen.device)]).unique()
@@ -52,9 +56,6 @@ class TokenSampler:
 
     def is_eos(self, token: int) -> bool:
         return token in self.eos_ids and not self.sampling.ignore_eos
-
-    def _eos_blocked(self) -> bool:
-        return self.sampling.ignore_eos or self.generated < self.sampling.min_tokens
 
     def _penalise_repeats(self, scores: torch.Tensor) -> torch.Tensor:
         penalty = self.sampling.repetition_penalty
