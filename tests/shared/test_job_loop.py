@@ -367,13 +367,16 @@ def test_idle_worker_exits_zero_on_sigterm(api_of, package_dir):
         worker.kill()
 
 
-def test_the_sdks_stock_loop_still_serves_when_chosen(api_of, package_dir):
+@pytest.mark.parametrize("loop", ["event", "sdk"])
+def test_at_concurrency_one_each_job_is_taken_only_after_the_last_one_ended(api_of, package_dir, loop):
     api = api_of(limit=1)
-    worker = WorkerProcess(api, package_dir, concurrency=1, loop="sdk")
+    worker = WorkerProcess(api, package_dir, concurrency=1, loop=loop)
     try:
-        ids = [api.submit({"chunks": 2}) for _ in range(2)]
-        api.wait_for(all_done(ids), what="jobs through the stock loop")
-        assert api.violations == []
+        ids = [api.submit({"chunks": 2}) for _ in range(3)]
+        api.wait_for(all_done(ids), what=f"jobs through the {loop} loop")
+        assert api.violations == [] and api.max_in_flight == 1
+        assert all(asked == 1 for asked, _ in api.takes)
+        assert all(api.results[i] == {"output": [{"chunk": 0}, {"chunk": 1}]} for i in ids)
     finally:
         worker.kill()
 
