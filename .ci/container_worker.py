@@ -18,7 +18,9 @@ LABEL = "ci.worker-smoke=1"
 def docker_run_args(environ: dict[str, str]) -> list[str]:
     names = sorted(name for name in environ if name.startswith("RUNPOD_"))
     names += [name for name in environ.get("CI_CONTAINER_ENV", "").split(",") if name in environ]
-    args = ["docker", "run", "--rm", "--network", "host", "--label", LABEL]
+    # A GPU host gives serving containers a large /dev/shm; Docker's 64 MB default is too small for
+    # vLLM's shared-memory queues.
+    args = ["docker", "run", "--rm", "--network", "host", "--shm-size", "1g", "--label", LABEL]
     for name in names:
         args += ["--env", name]  # the value comes from this process's environment, never the command line
     return [*args, environ["CI_WORKER_IMAGE"]]
