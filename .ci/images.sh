@@ -62,7 +62,7 @@ HF_TOKEN="hf_ci_canary_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 export HF_TOKEN
 
 phase "BuildKit's Dockerfile checks (bake --call check)"
-make -s build-all "${MAKE_IMAGES[@]}" BAKE_FLAGS="--allow=network.host --call check" 2>&1 | { grep -v '^#' || true; } | sed 's/^/  /'
+make -s build-all "${MAKE_IMAGES[@]}" BAKE_FLAGS="--allow=network.host --call check" 2>&1 | { grep -vE '^(#|\s*$)' || true; } | sed 's/^/  /'
 done_phase "bake --call check"
 
 phase "make build-all (${WORKERS[*]})"
@@ -76,7 +76,8 @@ done_phase "make push"
 
 phase "the build secret is in no layer, history or config"
 # Positive control first: the same secret, deliberately written into a layer, must be found.
-docker buildx build -q --secret id=hf_token,env=HF_TOKEN --build-arg BASE_IMAGE=ci-local/debian:bookworm \
+docker buildx build -q --network none --secret id=hf_token,env=HF_TOKEN \
+    --build-arg BASE_IMAGE=ci-local/debian:bookworm \
     -t ci-local/secret-probe .ci/secret-probe >/dev/null
 # grep -c reads the whole stream (grep -q would stop early, and pipefail would then report docker's SIGPIPE).
 found() { grep -acF "$HF_TOKEN" || true; }
