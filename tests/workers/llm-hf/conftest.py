@@ -91,3 +91,26 @@ def _eventually(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 def eventually() -> Callable[..., None]:
     """Wait for a condition the engine thread makes true a moment after the job's last chunk."""
     return _eventually
+
+
+class _HoldFirstForward:
+    """The model, made to wait at its first call until ``others`` more jobs are queued, so that jobs started
+    together really share the batch however slowly the machine submits them."""
+
+    def __init__(self, engine, others: int):
+        self.engine, self.model, self.others = engine, engine.model, others
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def __call__(self, *args, **kwargs):
+        if self.others:
+            _eventually(lambda: self.engine.queued >= self.others)
+            self.others = 0
+        return self.model(*args, **kwargs)
+
+
+@pytest.fixture
+def hold_until_queued(worker, monkeypatch) -> Callable[[int], None]:
+    """``hold_until_queued(k)``: the next k jobs are all queued before the first one is prefilled."""
+    return lambda jobs: monkeypatch.setattr(worker.engine, "model", _HoldFirstForward(worker.engine, jobs - 1))

@@ -72,10 +72,11 @@ class _OomOnce:
 
 
 def test_out_of_memory_fails_the_jobs_in_flight_frees_memory_and_the_next_job_is_served(
-    worker, run_guarded, envelope, greedy, eventually, monkeypatch
+    worker, run_guarded, envelope, greedy, eventually, monkeypatch, hold_until_queued
 ):
     freed = []
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: freed.append(True))
+    hold_until_queued(2)
     monkeypatch.setattr(worker.engine, "model", _OomOnce(worker.engine.model))
     guarded = guard(worker.handler)
 

@@ -77,6 +77,11 @@ class BatchEngine:
         """Sequences in the running batch now."""
         return len(self._running)
 
+    @property
+    def queued(self) -> int:
+        """Sequences submitted and not yet prefilled."""
+        return self._inbox.qsize()
+
     def close(self) -> None:
         if self._thread is not None:
             self._inbox.put(_STOP)
