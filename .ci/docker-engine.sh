@@ -110,7 +110,9 @@ stop_one() {
 stop() {
     stop_one "$W/registry.pid"
     stop_one "$W/dockerd.pid"
-    # dockerd runs its own containerd as a child, which stops with it.
+    # dockerd runs its own containerd as a child, which stops with it; the mounts it leaves behind (its
+    # network namespace, its data root) would block removing $W: unmount them, deepest first.
+    awk -v w="$W" '$2 ~ "^" w "/(exec|data)(/|$)" {print $2}' /proc/mounts | sort -r | xargs -r umount -l
     log "engine and registry stopped"
 }
 
