@@ -70,8 +70,11 @@ start() {
         echo $! >"$W/dockerd.pid"
     fi
     if ! running "$W/registry.pid"; then
-        log "starting the local registry on $REGISTRY_ADDR (empty: each run pushes afresh)"
-        rm -rf "$W/registry" && mkdir -p "$W/registry"
+        # Kept across runs (unchanged layers are not pushed again) unless it has grown past 20 GB.
+        if [ "$(du -sm "$W/registry" | cut -f1)" -gt 20000 ]; then
+            rm -rf "$W/registry" && mkdir -p "$W/registry"
+        fi
+        log "starting the local registry on $REGISTRY_ADDR"
         cat >"$W/registry.yml" <<EOF
 version: 0.1
 log: { level: warn }
