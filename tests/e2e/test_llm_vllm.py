@@ -27,8 +27,10 @@ CPU_ENV = {
 
 @pytest.fixture(scope="module")
 def endpoint(endpoint_factory):
-    return endpoint_factory([NAME], env={NAME: CPU_ENV}, scaling={NAME: {"min_workers": 1, "max_workers": 1}},
-                            timeout=300)
+    # One worker, kept by its idle timeout rather than min_workers, so that the endpoint does not start
+    # a replacement after the engine-death test (the session would stop it mid-startup).
+    return endpoint_factory([NAME], env={NAME: CPU_ENV},
+                            scaling={NAME: {"min_workers": 0, "max_workers": 1, "idle_timeout": 900}}, timeout=300)
 
 
 @pytest.fixture(scope="module")
