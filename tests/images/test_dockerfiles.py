@@ -107,7 +107,7 @@ def test_weights_come_from_their_own_stage_once_into_model_path(worker):
     for arg in ("${MODEL_ID}", "${MODEL_REVISION}", "${MODEL_VARIANT}", "--out /model"):
         assert arg in bake_step.args
     last = final(instructions)
-    copies = [i.args for i in last if i.keyword == "COPY" and "/model" in i.args]
+    copies = [i.args for i in last if i.keyword == "COPY" and i.args.split()[-1] == "/model"]
     assert copies == ["--link --from=weights /model /model"]
     env = " ".join(i.args for i in last if i.keyword == "ENV")
     assert "MODEL_PATH=/model" in env and "HF_HUB_OFFLINE=1" in env
@@ -137,3 +137,10 @@ def test_shared_installs_every_subpackage_as_the_images_install_it(tmp_path):
     source = REPO / "shared" / "shared"
     packages = {p.parent.relative_to(source) for p in source.rglob("__init__.py") if "__pycache__" not in p.parts}
     assert {p for p in packages if not (target / "shared" / p / "__init__.py").exists()} == set()
+
+
+@pytest.mark.parametrize("worker", ["llm-hf", "llm-vllm"])
+def test_llm_images_carry_model_toml_beside_the_package_for_the_served_name(worker):
+    last = final(dockerfile(worker))
+    copies = [i.args for i in last if i.keyword == "COPY"]
+    assert f"workers/{worker}/model.toml /app/model.toml" in copies
