@@ -117,10 +117,16 @@ def _error_body(job: Job) -> tuple[int, dict[str, Any]]:
     code = envelope["code"]
     problems = envelope.get("problems") or []
     status, body = _error_parts(ERROR_STATUS.get(code, 500), envelope.get("message", ""), code,
-                                param=problems[0].get("field") if problems else None)
+                                param=_openai_param(problems[0].get("field")) if problems else None)
     if problems:
         body["error"]["problems"] = problems
     return status, body
+
+
+def _openai_param(field: str | None) -> str | None:
+    """The request body's own field name: the client sent ``temperature``, the worker saw
+    ``openai_input.temperature``."""
+    return field.removeprefix("openai_input.") if field else field
 
 
 def _error(status: int, message: str, code: str) -> JSONResponse:

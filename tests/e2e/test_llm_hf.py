@@ -109,13 +109,13 @@ def test_bad_request_is_a_400_naming_the_field(client, model):
         client.chat.completions.create(model=model, messages=MESSAGES, temperature=5)
     assert caught.value.body["code"] == "BAD_INPUT"
     # Workers name fields by their path in the job input ({"openai_route", "openai_input": <body>}).
-    assert caught.value.body["param"].removeprefix("openai_input.") == "temperature"
+    assert caught.value.body["param"] == "temperature"
 
 
 def test_context_overflow_is_a_400_before_generation(client, model):
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model=model, messages=MESSAGES, max_tokens=100_000)
-    assert caught.value.body["param"].removeprefix("openai_input.") == "max_tokens"
+    assert caught.value.body["param"] == "max_tokens"
 
 
 def test_native_input_through_the_runpod_client(endpoint, runpod_endpoint):

@@ -85,7 +85,7 @@ def test_bad_openai_request_is_a_400_naming_the_field(client):
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="not-served", messages=[{"role": "user", "content": "Hi"}])
     assert caught.value.body["code"] == "BAD_INPUT"
-    assert caught.value.body["param"] == "openai_input.model"
+    assert caught.value.body["param"] == "model"
 
 
 def test_native_job_through_the_runpod_sdk(runpod_client):

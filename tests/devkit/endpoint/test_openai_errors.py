@@ -19,6 +19,14 @@ def failed_job(error: str):
     return job
 
 
+def test_param_names_the_request_body_field_without_the_openai_input_prefix():
+    error = BadInput([FieldProblem("openai_input.temperature", "must be <= 2", 9)])
+    status, body = _error_body(failed_job(error.to_job_error()))
+    assert status == 400
+    assert body["error"]["param"] == "temperature"
+    assert body["error"]["problems"][0]["field"] == "openai_input.temperature"
+
+
 def test_every_error_code_has_an_http_status():
     assert set(CODES) <= set(ERROR_STATUS)
 
