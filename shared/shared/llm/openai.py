@@ -2,8 +2,10 @@
 
 Requests accept what the official ``openai`` client sends for /v1/chat/completions and /v1/completions,
 plus vLLM's extra sampling fields (``top_k``, ``repetition_penalty``, ``min_tokens``, ``ignore_eos``,
-sent with ``extra_body``). What neither worker can honour (``n`` > 1, log-probabilities, penalties other
-than repetition, tools) is refused with a field-level reason rather than silently ignored.
+sent with ``extra_body``). These are the models llm-hf serves its OpenAI routes with: what it cannot
+honour (``n`` > 1, log-probabilities, penalties other than repetition, tools) is refused with a
+field-level reason rather than silently ignored. llm-vllm serves its OpenAI routes with vLLM's own
+request models instead, so it accepts all of vLLM's fields (tools, ``response_format``, logprobs, ``n``).
 """
 
 from __future__ import annotations
