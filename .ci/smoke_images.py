@@ -20,26 +20,11 @@ from pathlib import Path
 
 import httpx
 
-from devkit import fixtures
 from devkit.endpoint import LocalEndpoint, WorkerSpec
 
 CI_DIR = Path(__file__).resolve().parent
 WORKERS = CI_DIR.parent / "workers"
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
-#: What the CPU stand-in bases need that a GPU machine does not (models-offline notes): a KV cache that
-#: fits this machine, and eager mode (torch.compile would take minutes on 2 cores).
-CPU_ENV = {"llm-vllm": {"VLLM_CPU_KVCACHE_SPACE": "1", "ENFORCE_EAGER": "true"}}
-
-
-def fixture_env(name: str) -> dict[str, str]:
-    """Settings the tiny fixture model needs over endpoint.toml's: its context is shorter than the real one's."""
-    model = fixtures.for_worker(name)
-    config = json.loads((model / "config.json").read_text()) if model and (model / "config.json").exists() else {}
-    if name == "llm-vllm" and "max_position_embeddings" in config:
-        return {"MAX_MODEL_LEN": str(config["max_position_embeddings"])}
-    return {}
-
-
 def pushed_digest(ref: str) -> str:
     """``repo@sha256:...`` of a pushed image: running it by digest runs exactly what was pushed."""
     repo = ref.rsplit(":", 1)[0]
@@ -53,8 +38,8 @@ def pushed_digest(ref: str) -> str:
 
 def container_spec(name: str, image: str) -> WorkerSpec:
     spec = WorkerSpec.from_repo(name)
-    env = {key: value for key, value in spec.env.items() if key != "MODEL_PATH"}  # the image bakes its own
-    env |= CPU_ENV.get(name, {}) | fixture_env(name)
+    # endpoint.toml's env with the tiny model's CPU settings (WorkerSpec.from_repo); the image bakes its own model.
+    env = {key: value for key, value in spec.env.items() if key != "MODEL_PATH"}
     return dataclasses.replace(
         spec, module="container_worker", pythonpath=(CI_DIR,),
         env={**env, "CI_WORKER_IMAGE": image, "CI_CONTAINER_ENV": ",".join(sorted(env))},

@@ -26,11 +26,12 @@ class WorkerSpec:
 
     @classmethod
     def from_repo(cls, name: str) -> WorkerSpec:
-        """A worker of ``workers/<name>/``, configured by its endpoint.toml, on its tiny fixture model."""
+        """A worker of ``workers/<name>/``, configured by its endpoint.toml, on its tiny fixture model
+        with the settings that model needs on a CPU."""
         from devkit import fixtures  # builds weights on first use: only when an endpoint is really made
 
         config = endpoint_config.for_worker(name)
-        env = dict(config.env)
+        env = dict(config.env) | fixtures.cpu_env(name)
         model_path = fixtures.for_worker(name)
         if model_path is not None:
             env["MODEL_PATH"] = str(model_path)

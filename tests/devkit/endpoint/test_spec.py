@@ -41,3 +41,12 @@ def test_the_process_env_puts_the_worker_folder_first_and_runpod_variables_last(
 def test_overrides_for_a_worker_that_is_not_served_are_refused():
     with pytest.raises(ValueError, match="not served"):
         LocalEndpoint(workers=["progress-demo"], scaling={"sdxl": {"max_workers": 1}})
+
+
+def test_repo_workers_get_the_cpu_settings_their_tiny_model_needs_over_endpoint_toml():
+    from devkit.fixtures.llm import CONTEXT
+
+    spec = WorkerSpec.from_repo("llm-vllm")
+    assert spec.env["MAX_MODEL_LEN"] == str(CONTEXT), "endpoint.toml's real-model context would not fit"
+    assert spec.env["VLLM_CPU_KVCACHE_SPACE"] and spec.env["ENFORCE_EAGER"] == "true"
+    assert spec.env["MODEL_PATH"].endswith("tiny-llama")
