@@ -88,7 +88,7 @@ def test_bake_variables_come_from_model_toml_and_the_environment_wins(tmp_path, 
 
 
 def test_make_build_hands_model_toml_to_bake():
-    plan = subprocess.run(["make", "-n", "build", "WORKER=llm-hf"], cwd=REPO, capture_output=True, text=True,
+    plan = subprocess.run(["make", "--no-print-directory", "-n", "build", "WORKER=llm-hf"], cwd=REPO, capture_output=True, text=True,
                           env={k: v for k, v in os.environ.items() if not k.endswith(("_MODEL_ID", "_MODEL_REVISION"))},
                           check=True).stdout
     model = tomllib.loads((REPO / "workers" / "llm-hf" / "model.toml").read_text())
@@ -98,7 +98,7 @@ def test_make_build_hands_model_toml_to_bake():
 
 
 def test_make_build_without_worker_says_how_to_call_it():
-    result = subprocess.run(["make", "build"], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(["make", "--no-print-directory", "build"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode != 0 and "usage: make build WORKER=<name>" in result.stderr
 
 
