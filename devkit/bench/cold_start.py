@@ -83,10 +83,9 @@ def _imports_by_phase(stderr: str) -> tuple[dict[str, float], dict[str, float]]:
 
 
 def measure(worker: str) -> dict[str, Any]:
-    from devkit.bench.llm_vllm import TINY_MODEL_ENV
-
-    # The environment the local endpoint gives the worker (endpoint.toml env, MODEL_PATH, PYTHONPATH).
-    env = through_endpoint.worker_env(worker, TINY_MODEL_ENV if worker == "llm-vllm" else None)
+    # The environment the local endpoint gives the worker (endpoint.toml env, tiny-model CPU settings,
+    # MODEL_PATH, PYTHONPATH).
+    env = through_endpoint.worker_env(worker)
     floor = probe(["floor", env["MODEL_PATH"]], env)
     start = probe(["worker", worker.replace("-", "_"), json.dumps(FIRST_JOBS[worker])], env)
     return {"worker": start, "floor": floor}
