@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from shared import settings
 from shared.errors import OutputTooLarge, WorkerError
 
 log = logging.getLogger(__name__)
@@ -37,16 +38,7 @@ BUCKET_NAME_ENV = "BUCKET_NAME"
 
 def response_limit() -> int:
     """The result size limit in bytes: ``MAX_RESPONSE_BYTES``, else RunPod's /run limit."""
-    raw = os.environ.get(LIMIT_ENV)
-    if raw is None or not raw.strip():
-        return RUN_LIMIT_BYTES
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{LIMIT_ENV} must be a whole number of bytes, got {raw!r}") from None
-    if not 1 <= value <= RUNSYNC_LIMIT_BYTES:
-        raise ValueError(f"{LIMIT_ENV} must be between 1 and {RUNSYNC_LIMIT_BYTES} (RunPod's largest), got {value}")
-    return value
+    return settings.number(LIMIT_ENV, RUN_LIMIT_BYTES, minimum=1, maximum=RUNSYNC_LIMIT_BYTES)
 
 
 def response_size(output: object) -> int:

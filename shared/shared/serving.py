@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from shared import settings
 from shared.errors import guard
 
 log = logging.getLogger(__name__)
@@ -36,16 +37,7 @@ class Worker(Protocol):
 
 
 def max_concurrency(worker: Worker) -> int:
-    raw = os.environ.get("MAX_CONCURRENCY")
-    if raw is None:
-        return max(1, worker.max_concurrency)
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"MAX_CONCURRENCY must be a whole number >= 1, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"MAX_CONCURRENCY must be a whole number >= 1, got {raw!r}")
-    return value
+    return settings.number("MAX_CONCURRENCY", max(1, worker.max_concurrency), minimum=1)
 
 
 def runpod_config(worker: Worker) -> dict[str, Any]:

@@ -88,9 +88,10 @@ def test_bake_variables_come_from_model_toml_and_the_environment_wins(tmp_path, 
 
 
 def test_make_build_hands_model_toml_to_bake():
-    plan = subprocess.run(["make", "--no-print-directory", "-n", "build", "WORKER=llm-hf"], cwd=REPO, capture_output=True, text=True,
+    plan = subprocess.run(["make", "--no-print-directory", "-n", "build", "WORKER=llm-hf"], cwd=REPO,
+                          capture_output=True, text=True, check=True,
                           env={k: v for k, v in os.environ.items() if not k.endswith(("_MODEL_ID", "_MODEL_REVISION"))},
-                          check=True).stdout
+                          ).stdout
     model = tomllib.loads((REPO / "workers" / "llm-hf" / "model.toml").read_text())
     assert f"LLM_HF_MODEL_ID={model['id']}" in plan
     assert f"LLM_HF_MODEL_REVISION={model['revision']}" in plan

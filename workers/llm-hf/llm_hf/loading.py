@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.errors import NotReady
+from shared import settings
 
 #: The one place the production model is named; the image build reads it too.
 MODEL_TOML = Path(__file__).resolve().parents[1] / "model.toml"
@@ -26,13 +26,7 @@ class LoadedModel:
 
 
 def model_path() -> Path:
-    raw = os.environ.get("MODEL_PATH")
-    if not raw:
-        raise NotReady("MODEL_PATH is not set: it must name the folder holding the model weights")
-    path = Path(raw)
-    if not (path / "config.json").is_file():
-        raise NotReady(f"MODEL_PATH={raw} holds no model (no config.json)")
-    return path
+    return settings.folder("MODEL_PATH", holds="config.json")
 
 
 def load(path: Path) -> LoadedModel:
@@ -71,16 +65,7 @@ def served_name(path: Path) -> str:
 def context_length(config: Any) -> int:
     """The model's context, capped by MAX_MODEL_LEN (KV cache memory grows with it)."""
     native = config.get_text_config().max_position_embeddings
-    raw = os.environ.get("MAX_MODEL_LEN")
-    if raw is None:
-        return native
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise ValueError(f"MAX_MODEL_LEN must be a whole number, got {raw!r}") from None
-    if limit < 2:
-        raise ValueError(f"MAX_MODEL_LEN must be at least 2 tokens, got {limit}")
-    return min(limit, native)
+    return min(settings.number("MAX_MODEL_LEN", native, minimum=2), native)
 
 
 def eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:

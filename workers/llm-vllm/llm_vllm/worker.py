@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import shared.settings
 from llm_vllm import generation, openai_routes, settings
 from llm_vllm.engine import EngineDead, EngineHost
 from shared.errors import BadInput, DeviceFailure, NotReady, WorkerError
@@ -28,19 +29,6 @@ ENGINE_DIED_EXIT = 4
 ENGINE_DIED_GRACE_S = 1.0
 #: The one place the model is named (the image build bakes it); its id is the served model name.
 MODEL_TOML = Path(__file__).resolve().parents[1] / "model.toml"
-
-
-def model_folder(environ: dict[str, str] | os._Environ) -> Path:
-    """The baked model folder from ``MODEL_PATH``; NotReady if it is unset or holds no model."""
-    raw = environ.get("MODEL_PATH", "").strip()
-    if not raw:
-        raise NotReady("MODEL_PATH is not set: it must name the folder that holds the model (the image sets /model)")
-    path = Path(raw)
-    if not path.is_dir():
-        raise NotReady(f"MODEL_PATH={raw} is not a folder: the model weights are missing")
-    if not (path / "config.json").is_file():
-        raise NotReady(f"MODEL_PATH={raw} holds no config.json: it is not a Hugging Face model folder")
-    return path
 
 
 def model_id() -> str | None:
@@ -68,7 +56,7 @@ class VllmWorker:
         self.host: EngineHost | None = None
 
     def setup(self) -> None:
-        path = model_folder(os.environ)
+        path = shared.settings.folder("MODEL_PATH", holds="config.json")
         engine_settings = settings.load(path, served_name=model_id())
         log.info("starting vLLM on %s with %s", path, engine_settings.given or "vLLM's default settings")
         self.host = EngineHost(engine_settings, on_death=self._on_engine_death)

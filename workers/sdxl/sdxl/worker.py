@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from sdxl import inputs, outputs
 from sdxl.progress import DEFAULT_INTERVAL_S, StepProgress, runpod_progress_update
+from shared import settings
 from shared.errors import BadInput, NotReady
 from shared.payload import Bucket, deliver, response_limit
 from shared.validation import parse
@@ -33,12 +32,14 @@ class SdxlWorker:
 
     def setup(self) -> None:
         """Read settings (failing fast on bad ones), then load the model onto the GPU and warm it up."""
-        model_path = _folder("MODEL_PATH", required=True)
-        vae_path = _folder("VAE_PATH")
-        refiner_path = _folder("REFINER_PATH")
+        model_path = settings.folder("MODEL_PATH")
+        vae_path = settings.folder("VAE_PATH", required=False)
+        refiner_path = settings.folder("REFINER_PATH", required=False)
         self.response_limit = response_limit()
         self.bucket = Bucket.from_env()
-        self.progress_interval_s = _seconds("PROGRESS_INTERVAL_S", DEFAULT_INTERVAL_S)
+        self.progress_interval_s = settings.number(
+            "PROGRESS_INTERVAL_S", DEFAULT_INTERVAL_S, minimum=0.0, maximum=3600.0, kind=float
+        )
         from sdxl import pipeline  # torch + diffusers: imported by setup, never at import time
 
         self.pipelines = pipeline.load(model_path, vae_path=vae_path, refiner_path=refiner_path)
@@ -93,26 +94,3 @@ class SdxlWorker:
             str(job.get("id", "job")), files, outputs.renderer(resolved, timings),
             data_uri=request.data_uri, limit=self.response_limit, bucket=self.bucket,
         )
-
-
-def _seconds(env: str, default: float) -> float:
-    raw = os.environ.get(env, "").strip()
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 3600:
-        raise ValueError(f"{env} must be a number of seconds between 0 and 3600, got {raw!r}")
-    return value
-
-
-def _folder(env: str, *, required: bool = False) -> Path | None:
-    raw = os.environ.get(env, "").strip()
-    if not raw:
-        if required:
-            raise NotReady(f"{env} is not set: it must name the folder the model weights were baked into")
-        return None
-    path = Path(raw)
-    if not path.is_dir():
-        raise NotReady(f"{env}={raw} is not a folder: the weights it names were not baked into the image")
-    return path
