@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import concurrent.futures
-import time
+import contextlib
+import signal
 
 import openai
 import pytest
@@ -14,22 +15,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.vllm]
 NAME = "llm-vllm"
 #: The served name: model.toml's id, whatever folder the worker loads (here the tiny fixture).
 MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
-#: endpoint.toml's GPU settings, replaced by what vLLM's CPU build needs (a blank value unsets a setting).
-CPU_ENV = {
-    "VLLM_CPU_KVCACHE_SPACE": "1",
-    "ENFORCE_EAGER": "true",
-    "DTYPE": "float32",
-    "MAX_MODEL_LEN": "",
-    "GPU_MEMORY_UTILIZATION": "",
-    "MAX_CONCURRENCY": "16",
-}
+#: Over endpoint.toml and the tiny model's CPU settings (devkit.fixtures.CPU_ENV): float32 keeps greedy
+#: decoding batch-invariant, and GPU-only settings are unset (a blank value unsets a setting).
+TEST_ENV = {"DTYPE": "float32", "GPU_MEMORY_UTILIZATION": "", "MAX_CONCURRENCY": "16"}
 
 
 @pytest.fixture(scope="module")
 def endpoint(endpoint_factory):
     # One worker, kept by its idle timeout rather than min_workers, so that the endpoint does not start
     # a replacement after the engine-death test (the session would stop it mid-startup).
-    return endpoint_factory([NAME], env={NAME: CPU_ENV},
+    return endpoint_factory([NAME], env={NAME: TEST_ENV},
                             scaling={NAME: {"min_workers": 0, "max_workers": 1, "idle_timeout": 900}}, timeout=300)
 
 
@@ -101,13 +96,29 @@ def test_many_concurrent_jobs_are_served_by_one_worker(runpod_client):
     assert [output[0]["usage"]["completion_tokens"] for output in outputs] == [16] * 12
 
 
-def test_cancelled_job_is_cancelled_and_the_worker_keeps_serving(runpod_client):
-    job = runpod_client.run({"prompt": "Long", "max_tokens": 480, "ignore_eos": True, "stream": True})
-    deadline = time.monotonic() + 120
-    while job.status() not in ("IN_PROGRESS", "COMPLETED") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    job.cancel()
-    assert job.status() == "CANCELLED"
+@contextlib.contextmanager
+def frozen_engine_core(endpoint):
+    """The worker's vLLM engine core process, stopped (SIGSTOP) for the block: a job stays in flight."""
+    import psutil
+
+    [worker_pid] = endpoint.worker_pids(NAME).values()
+    [engine_core] = [p for p in psutil.Process(worker_pid).children(recursive=True) if "EngineCore" in p.name()]
+    engine_core.send_signal(signal.SIGSTOP)
+    try:
+        yield engine_core
+    finally:
+        if engine_core.is_running():
+            engine_core.send_signal(signal.SIGCONT)
+
+
+def test_cancelled_job_is_cancelled_and_the_worker_keeps_serving(endpoint, runpod_client, await_status):
+    # The engine is frozen while the job is cancelled: on a quiet machine the tiny model would otherwise
+    # finish 480 tokens before the cancel arrives.
+    with frozen_engine_core(endpoint):
+        job = runpod_client.run({"prompt": "Long", "max_tokens": 480, "ignore_eos": True, "stream": True})
+        await_status(endpoint, NAME, job.job_id, "IN_PROGRESS", timeout=60)
+        job.cancel()
+        assert job.status() == "CANCELLED"
     output = runpod_client.run_sync({"prompt": "Next", "max_tokens": 3, "min_tokens": 3}, timeout=120)
     assert output[0]["usage"]["completion_tokens"] == 3
 
@@ -117,20 +128,18 @@ def test_engine_death_fails_the_job_in_flight_and_ends_the_worker_with_the_reaso
     # Last in this module: it kills the worker's engine (the endpoint then starts a new worker, which is
     # the endpoint's business, tested with its own tests).
     import logging
-    import signal
 
     import psutil
 
     [worker_pid] = endpoint.worker_pids(NAME).values()
     worker = psutil.Process(worker_pid)
-    [engine_core] = [p for p in worker.children(recursive=True) if "EngineCore" in p.name()]
-    engine_core.send_signal(signal.SIGSTOP)  # frozen: the job below stays in flight until the kill
-    job = runpod_client.run({"prompt": "Long", "max_tokens": 480, "ignore_eos": True, "stream": True})
-    await_status(endpoint, NAME, job.job_id, "IN_PROGRESS", timeout=60)
-    with caplog.at_level(logging.INFO, logger="devkit.endpoint.worker_output"):
-        engine_core.send_signal(signal.SIGKILL)
-        failed = await_status(endpoint, NAME, job.job_id, "FAILED", timeout=60)
-        psutil.wait_procs([worker], timeout=30)
+    with frozen_engine_core(endpoint) as engine_core:  # frozen: the job below stays in flight until the kill
+        job = runpod_client.run({"prompt": "Long", "max_tokens": 480, "ignore_eos": True, "stream": True})
+        await_status(endpoint, NAME, job.job_id, "IN_PROGRESS", timeout=60)
+        with caplog.at_level(logging.INFO, logger="devkit.endpoint.worker_output"):
+            engine_core.send_signal(signal.SIGKILL)
+            failed = await_status(endpoint, NAME, job.job_id, "FAILED", timeout=60)
+            psutil.wait_procs([worker], timeout=30)
     assert "DEVICE_FAILURE" in str(failed["error"])
     assert "llm-vllm: exiting with status 4: the vLLM engine core stopped" in caplog.text
     assert not worker.is_running()
