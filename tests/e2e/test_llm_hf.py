@@ -3,6 +3,8 @@ the unmodified openai client and by the runpod client."""
 
 from __future__ import annotations
 
+import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
@@ -131,9 +133,16 @@ def test_native_input_through_the_runpod_client(endpoint, runpod_endpoint):
 
 def test_a_cancelled_job_ends_cancelled_and_the_worker_keeps_serving(endpoint, runpod_endpoint, await_status):
     runner = runpod_endpoint(endpoint, NAME)
-    job = runner.run({"prompt": "go", "max_tokens": 480, "ignore_eos": True, "stream": True})
-    await_status(endpoint, NAME, job.job_id, "IN_PROGRESS", timeout=60)
-    job.cancel()
+    [worker_pid] = endpoint.worker_pids(NAME).values()
+    # The idle worker holds a job take open; stopped (SIGSTOP), it is handed the job but cannot finish it
+    # before the cancel, which a quiet machine's tiny model otherwise could. Resumed, it must obey the stop.
+    os.kill(worker_pid, signal.SIGSTOP)
+    try:
+        job = runner.run({"prompt": "go", "max_tokens": 480, "ignore_eos": True, "stream": True})
+        await_status(endpoint, NAME, job.job_id, "IN_PROGRESS", timeout=60)
+        job.cancel()
+    finally:
+        os.kill(worker_pid, signal.SIGCONT)
     await_status(endpoint, NAME, job.job_id, "CANCELLED", timeout=30)
     [result] = runner.run_sync({"prompt": "next", "max_tokens": 3, "ignore_eos": True}, timeout=60)
     assert result["usage"]["completion_tokens"] == 3
