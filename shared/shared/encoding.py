@@ -90,7 +90,7 @@ def decode_image(text: str, *, field: str, max_bytes: int, max_pixels: int) -> I
             raise InputTooLarge(field, width * height, max_pixels, unit="pixels")
         image.load()
     except Image.DecompressionBombError:  # PIL's own guard fires in open() for absurd headers
-        raise InputTooLarge(field, max_pixels + 1, max_pixels, unit="pixels") from None
+        raise InputTooLarge(field, None, max_pixels, unit="pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise BadInput.field(field, f"is a damaged {kind.upper()} image: {exc}") from None
     return image.convert("RGB")

@@ -96,8 +96,10 @@ class BadInput(WorkerError):
 class InputTooLarge(WorkerError):
     code = "INPUT_TOO_LARGE"
 
-    def __init__(self, field: str, size: int, limit: int, unit: str = "bytes"):
-        reason = f"{size} {unit} is over the limit of {limit} {unit}"
+    def __init__(self, field: str, size: int | None, limit: int, unit: str = "bytes"):
+        """``size`` None: known to be over the limit, not by how much."""
+        over = f"{size} {unit} is over" if size is not None else "is over"
+        reason = f"{over} the limit of {limit} {unit}"
         super().__init__(f"{field}: {reason}", [FieldProblem(field, reason)])
 
 

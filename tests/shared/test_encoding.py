@@ -127,3 +127,18 @@ def test_rgba_and_grayscale_inputs_are_converted_to_rgb():
     buffer = io.BytesIO()
     Image.new("LA", (8, 8)).save(buffer, format="PNG")
     assert decode_image(b64(buffer.getvalue()), field="f", max_bytes=MB, max_pixels=100).mode == "RGB"
+
+
+def test_an_absurd_header_is_refused_as_too_large_without_a_made_up_size():
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    # A PNG header claiming 30000 x 30000 pixels: PIL's own bomb guard fires before ours can read the size.
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
+    data = b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    with pytest.raises(InputTooLarge) as info:
+        decode_image(b64(data), field="init_image", max_bytes=MB, max_pixels=1_000_000)
+    assert info.value.message == "init_image: is over the limit of 1000000 pixels"
