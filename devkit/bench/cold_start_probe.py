@@ -17,6 +17,8 @@ import json
 import sys
 import time
 
+from devkit.bench.jobs import drain
+
 MARK = "cold-start-phase:"
 #: Prefix of the stdout line holding the result (workers may print to stdout too).
 RESULT = "cold-start-result:"
@@ -34,14 +36,6 @@ def cuda_init() -> None:
     if torch.cuda.is_available():
         torch.zeros(1, device="cuda")
         torch.cuda.synchronize()
-
-
-async def drain(result):
-    if inspect.isasyncgen(result):
-        return [chunk async for chunk in result]
-    if inspect.isawaitable(result):
-        return await result
-    return result
 
 
 def find_worker(module):

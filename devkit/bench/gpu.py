@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import inspect
 import json
 import os
 import sys
@@ -35,14 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devkit.bench.jobs import IMAGE_PROMPT, completion_tokens, drain, llm_request
+
 REPO = Path(__file__).resolve().parents[2]
 # Run from a bare checkout: no package of this repo is installed on the device machine.
 for _path in (REPO / "workers" / "sdxl", REPO / "workers" / "llm-hf", REPO / "shared", REPO):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
-IMAGE_PROMPT = "a lighthouse on a cliff at dusk, oil painting"
 CONCURRENT = 8
 
 
@@ -239,28 +238,6 @@ def build_sdxl(out: Path, sizes: Sizes, device: str) -> Path:
 
 def weight_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*.safetensors"))
-
-
-async def drain(result: Any) -> Any:
-    if inspect.isasyncgen(result):
-        return [chunk async for chunk in result]
-    if inspect.isawaitable(result):
-        return await result
-    return result
-
-
-def llm_request(tokens: int) -> dict[str, Any]:
-    return {"prompt": PROMPT, "max_tokens": tokens, "min_tokens": tokens, "temperature": 0}
-
-
-def completion_tokens(output: Any) -> int:
-    chunks = output if isinstance(output, list) else [output]
-    for chunk in reversed(chunks):
-        if isinstance(chunk, dict) and chunk.get("usage"):
-            return int(chunk["usage"]["completion_tokens"])
-        if isinstance(chunk, dict) and chunk.get("error"):
-            raise RuntimeError(f"the worker failed the job: {chunk['error'][:300]}")
-    raise RuntimeError(f"no usage in the output: {str(output)[:300]}")
 
 
 def timed(fn) -> tuple[Any, float]:

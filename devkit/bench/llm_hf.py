@@ -3,45 +3,29 @@ handler (one ``generate`` per job, jobs in turn) on the same model in the same r
 
 from __future__ import annotations
 
-from typing import Any
-
 from devkit.bench import through_endpoint
+from devkit.bench.jobs import completion_tokens, llm_request
 from devkit.bench.results import BenchResult, Target, faster
 from devkit.bench.seed import SeedLlm
 from devkit.bench.timing import interleaved
 
 WORKER = "llm-hf"
 CONCURRENT = 8
-PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 #: The issue's bar: aggregate tokens/s at 8 concurrent requests, as a multiple of the seed's.
 TARGET_SPEEDUP = 3.0
-
-
-def request(max_tokens: int) -> dict[str, Any]:
-    # Greedy, and exactly max_tokens tokens (random weights hit EOS early): the same work as the seed's.
-    return {"prompt": PROMPT, "max_tokens": max_tokens, "min_tokens": max_tokens, "temperature": 0}
-
-
-def completion_tokens(output: Any) -> int:
-    """completion_tokens from a native output (one dict, or the aggregated list of streamed chunks)."""
-    chunks = output if isinstance(output, list) else [output]
-    for chunk in reversed(chunks):
-        if isinstance(chunk, dict) and chunk.get("usage"):
-            return int(chunk["usage"]["completion_tokens"])
-    raise RuntimeError(f"no usage in the worker's output: {str(output)[:300]}")
 
 
 def seed_round(model_path, jobs: int, max_tokens: int):
     """One round of the seed: ``jobs`` requests in turn, one generate each; returns the tokens made."""
     seed = SeedLlm(model_path)
-    return lambda: sum(seed.handler({"input": request(max_tokens)})["completion_tokens"] for _ in range(jobs))
+    return lambda: sum(seed.handler({"input": llm_request(max_tokens)})["completion_tokens"] for _ in range(jobs))
 
 
 def worker_round(client, jobs: int, max_tokens: int):
     """One round through the worker: ``jobs`` requests at once; returns the tokens made."""
 
     def one_round() -> int:
-        outputs, _ = through_endpoint.concurrently(client, [request(max_tokens)] * jobs)
+        outputs, _ = through_endpoint.concurrently(client, [llm_request(max_tokens)] * jobs)
         return sum(completion_tokens(o) for o in outputs)
 
     return one_round

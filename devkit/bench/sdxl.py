@@ -13,16 +13,16 @@ import sys
 from typing import Any
 
 from devkit.bench import through_endpoint
+from devkit.bench.jobs import IMAGE_PROMPT
 from devkit.bench.results import BenchResult, faster
 from devkit.bench.seed import SeedSdxl
 from devkit.bench.timing import interleaved
 
 WORKER = "sdxl"
-PROMPT = "a lighthouse on a cliff at dusk, oil painting"
 
 
 def request(size: int, steps: int) -> dict[str, Any]:
-    return {"prompt": PROMPT, "width": size, "height": size, "num_inference_steps": steps, "guidance_scale": 5.0,
+    return {"prompt": IMAGE_PROMPT, "width": size, "height": size, "num_inference_steps": steps, "guidance_scale": 5.0,
             "seed": 1, "format": "png"}
 
 
@@ -30,7 +30,7 @@ def seed_round(size: int, steps: int):
     from devkit.fixtures import for_worker
 
     handler = SeedSdxl(for_worker(WORKER)).handler
-    job = {"input": {"prompt": PROMPT, "width": size, "height": size, "steps": steps}}
+    job = {"input": {"prompt": IMAGE_PROMPT, "width": size, "height": size, "steps": steps}}
 
     def one_image() -> None:
         handler(job)
