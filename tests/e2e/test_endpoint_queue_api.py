@@ -204,6 +204,13 @@ def test_unknown_job_ids_are_404s_on_every_job_operation(api, http):
         assert "no-such-job" in response.json()["error"]
 
 
+def test_an_unknown_operation_or_method_answers_runpods_error_body(api, http):
+    unknown = http.post(f"{api}/no-such-operation", json={"input": {}})
+    assert unknown.status_code == 404 and "no-such-operation" in unknown.json()["error"]
+    wrong_method = http.get(f"{api}/run")
+    assert wrong_method.status_code == 405 and "GET" in wrong_method.json()["error"]
+
+
 def test_the_asyncio_runpod_client_runs_and_checks_health(endpoint):
     from runpod import AsyncioEndpoint
     from runpod.http_client import ClientSession
