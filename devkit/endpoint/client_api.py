@@ -112,7 +112,7 @@ async def stream(request: Request, name: str, job_id: str, wait: str | None = No
     """The chunks yielded since the last /stream call (each chunk is handed out once)."""
     queue = pool_of(request, name).queue
     job = job_of(queue, job_id)
-    hold = STREAM_HOLD_S if wait is None else ms_param("wait", wait, 0, RUNSYNC_MAX_WAIT_MS) / 1000
+    hold = STREAM_HOLD_S if wait is None else min(ms_param("wait", wait, 0, 2**63), RUNSYNC_MAX_WAIT_MS) / 1000
     deadline = time.monotonic() + hold
     while (not job.done and not job.deleted and job.delivered == len(job.chunks)
            and (left := deadline - time.monotonic()) > 0):
