@@ -73,6 +73,8 @@ class Job:
     created_at: float
     execution_timeout: float
     retention: float
+    #: When it last entered the queue: its submission, or its /retry (delayTime and scaling count from it).
+    queued_at: float = 0.0
     #: When the job is deleted whatever its state (submission + ``policy.ttl``, or a /status ``?ttl=``).
     expires_at: float = float("inf")
     webhook: str | None = None
@@ -112,7 +114,7 @@ class Job:
         """The job as RunPod's /status shows it."""
         body: dict[str, Any] = {"id": self.id, "status": str(self.status)}
         if self.started_at is not None:
-            body["delayTime"] = _ms(self.started_at - self.created_at)
+            body["delayTime"] = _ms(self.started_at - self.queued_at)
             body["workerId"] = self.worker_id
         if self.finished_at is not None and self.started_at is not None:
             body["executionTime"] = _ms(self.finished_at - self.started_at)
@@ -171,6 +173,7 @@ class JobQueue:
             id=f"{uuid.uuid4()}-local",
             input=job_input,
             created_at=now,
+            queued_at=now,
             execution_timeout=execution_timeout or self.execution_timeout,
             retention=RETENTION_RUNSYNC_S if sync else RETENTION_RUN_S,
             expires_at=now + (ttl or DEFAULT_TTL_S),
@@ -204,6 +207,7 @@ class JobQueue:
             return None
         job.status, job.worker_id, job.attempts = Status.IN_QUEUE, None, 0
         job.started_at = job.finished_at = None
+        job.queued_at = self._clock()
         job.has_output, job.output, job.error, job.progress = False, None, None, None
         job.chunks, job.delivered = [], 0
         self.retried_count += 1
@@ -232,7 +236,7 @@ class JobQueue:
 
     def oldest_wait(self) -> float:
         """Seconds the oldest queued job that calls for a worker has waited (0 when there is none)."""
-        return self._clock() - self._queue[0].created_at if self._queue else 0.0
+        return self._clock() - self._queue[0].queued_at if self._queue else 0.0
 
     def running(self) -> list[Job]:
         return [job for job in self._jobs.values() if job.status is Status.IN_PROGRESS]

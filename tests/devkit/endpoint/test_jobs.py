@@ -360,7 +360,7 @@ def test_a_status_ttl_deletes_the_job_that_long_from_now(queue, clock):
     assert queue.get(job.id) is None
 
 
-def test_a_failed_job_is_retried_under_its_id_with_its_input_and_no_old_output(queue, finished):
+def test_a_failed_job_is_retried_under_its_id_with_its_input_and_no_old_output(queue, clock, finished):
     job = queue.submit({"x": 1})
     queue.take("w1", 1)
     queue.add_chunk(job.id, "w1", "partial")
@@ -368,8 +368,12 @@ def test_a_failed_job_is_retried_under_its_id_with_its_input_and_no_old_output(q
     assert queue.retry(job.id) is job
     assert job.view() == {"id": job.id, "status": "IN_QUEUE"}
     assert queue.counts() == {"completed": 0, "failed": 1, "inProgress": 0, "inQueue": 1, "retried": 1}
+    clock.now += 4
+    assert queue.oldest_wait() == 4  # counted from the retry
+    clock.now += 1
     assert queue.take("w2", 1) == [job]
     assert job.wire() == {"id": job.id, "input": {"x": 1}} and job.attempts == 1
+    assert job.view()["delayTime"] == 5000
     queue.finish(job.id, "w2", {"output": "ok"}, is_stream=False)
     assert job.view()["output"] == "ok" and queue.take_stream(job) == ["ok"]
     assert finished == [job, job]  # its webhook is sent again when the retry ends
