@@ -17,11 +17,10 @@ import sys
 import threading
 
 from devkit.endpoint import LocalEndpoint, StartupFailed
+from devkit.endpoint.spec import API_KEY_ENV
 from devkit.endpoint_config import WORKERS_DIR, worker_names
 
 DEFAULT_PORT = 8000
-#: The environment variable holding the key clients must send.
-API_KEY_ENV = "RUNPOD_API_KEY"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
