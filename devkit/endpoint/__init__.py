@@ -13,19 +13,31 @@ or ``make dev`` / ``make dev WORKER=progress-demo`` (``python -m devkit.endpoint
 
 Modules: `spec` (what runs for an endpoint id), `jobs` (queue and job state machine), `scaling` (when to
 start and stop workers), `workers` (process supervision), `worker_api` (what the SDK calls), `client_api`
-(RunPod's REST API), `openai_api` (OpenAI routes; its docstring is the worker convention for them),
-`webhooks`, `server` (LocalEndpoint).
+(RunPod's REST API), `job_request` (the body of /run and /runsync), `openai_api` (OpenAI routes; its
+docstring is the worker convention for them), `webhooks`, `server` (LocalEndpoint).
 
-Client paths (the endpoint id is the worker's name; bearer key checked when ``api_key`` is set)::
+Client paths, RunPod's queue API (docs "Send API requests" and "Operation reference"; the paths and query
+parameters runpod-python, runpod/js-sdk and runpod/go-sdk call). The endpoint id is the worker's name; the
+key is checked when ``api_key`` is set (``Authorization: Bearer <key>`` or the bare key)::
 
-    POST     /v2/<name>/run                 {"input": ..., "webhook"?: url, "policy"?: {"executionTimeout": ms}}
-    POST     /v2/<name>/runsync[?wait=ms]   waits up to 90 s (max 300 s), then answers the status to poll
-    GET|POST /v2/<name>/status/<id>         {"id", "status", "delayTime", "executionTime", "workerId", "output"|"error"}
-    GET|POST /v2/<name>/stream/<id>         {"status", "stream": [{"output": chunk}...]}: chunks not handed out yet
-    POST     /v2/<name>/cancel/<id>
-    GET      /v2/<name>/health              RunPod's {"jobs", "workers"} + "startupFailure"
-    POST     /v2/<name>/purge-queue         {"removed": n, "status": "completed"}
-    GET|POST /v2/<name>/openai/v1/...       forwarded as {"openai_route": "/v1/...", "openai_input": body}
+    POST     /v2/<name>/run                    {"input", "webhook"?, "policy"?, "s3Config"?} -> {"id", "status"}
+    POST     /v2/<name>/runsync[?wait=ms]      waits 90 s (wait: 1000..300000), then answers the status to poll
+    GET|POST /v2/<name>/status/<id>[?ttl=ms][&wait=ms]
+                         {"id", "status", "delayTime", "executionTime", "workerId", "output"|"error"}
+    GET|POST /v2/<name>/status-sync/<id>[?wait=ms]   /status after waiting for the end (JS and Go SDKs)
+    GET|POST /v2/<name>/stream/<id>[?wait=ms]  {"status", "stream": [{"output": chunk}...]}: chunks not handed out yet
+    POST     /v2/<name>/cancel/<id>            {"id", "status"}
+    POST     /v2/<name>/retry/<id>             a FAILED or TIMED_OUT job queued again: {"id", "status": "IN_QUEUE"}
+    GET      /v2/<name>/health                 RunPod's {"jobs", "workers"} + "startupFailure"
+    POST     /v2/<name>/purge-queue            {"removed": n, "status": "completed"}
+    GET|POST /v2/<name>/openai/v1/...          forwarded as {"openai_route": "/v1/...", "openai_input": body}
+
+Request options: ``policy.executionTimeout`` (ms, 5 s..7 days; the endpoint's execution timeout when
+unset), ``policy.ttl`` (ms, 10 s..7 days, default 24 h: the job's whole lifespan from submission; when it
+runs out the job is deleted whatever its state, a running one stopped on its worker, and /status answers
+404), ``policy.lowPriority`` (taken after every normal job and never the reason a worker starts),
+``s3Config`` (handed to the worker in the job as ``job["s3Config"]``; never shown by /status), ``webhook``.
+A bad one is a 400 naming the field.
 
 Worker side: each worker process is started as ``python -m <package>`` (the image's start command) with
 PYTHONPATH=workers/<name>, the endpoint.toml [env], MODEL_PATH = the tiny fixture model, and RunPod's
@@ -58,19 +70,21 @@ Lifecycle decisions:
   waiting FAIL with a NOT_READY envelope holding it. A worker not in its job loop 7 min after its start
   (RunPod's limit) is killed and counts as a failed start. No restart while nothing waits; a new job starts one
   new attempt (at most one every 5 s). A worker that then starts clears ``startupFailure``.
-- Results are kept 30 min after /run jobs end and 1 min after /runsync jobs end, then /status is a 404.
+- Results are kept 30 min after /run jobs end and 1 min after /runsync jobs end, then /status is a 404;
+  a job's TTL cuts that short, and so does ``/status/<id>?ttl=<ms>`` (deleted that long after the call).
   /purge-queue cancels the waiting jobs (their status shows CANCELLED) and leaves running ones.
+- /retry queues a FAILED or TIMED_OUT job again (same id, input and policy; output, error and stream
+  chunks cleared; it counts in ``health.jobs.retried``); any other state is a 400, an expired job a 404.
 - Payload limits: /run 10 MB, /runsync and OpenAI routes 20 MB, refused with HTTP 413 and
-  ``{"error": "<which limit, how big>"}``. Bad request bodies are 400s; unknown endpoints or jobs 404s.
-- Webhook: when a job with ``webhook`` ends, its status body is POSTed there (3 tries, 1 s apart).
+  ``{"error": "<which limit, how big>"}``. Bad request bodies and query parameters are 400s, a missing or
+  wrong key a 401, unknown endpoints or jobs 404s; every error body is ``{"error": "<why>"}``.
+- Webhook: when a job with ``webhook`` ends (any final state), its /status body is POSTed there; anything
+  but a 200 is tried again 10 s later, 3 tries in all, as RunPod does.
 - A job whose handler returns (not yields) shows its output as the one /stream chunk when it completes.
 - Worker stdout/stderr lines are logged (logger ``devkit.endpoint.worker_output``) prefixed with the worker id.
 
-How it differs from RunPod: one machine, no GPU; in-memory jobs (lost when the endpoint stops); no queue
-TTL, /retry, ``policy.ttl``, ``s3Config``, FlashBoot, throttled workers or per-GPU routing; webhook
-retries 1 s apart instead of 10 s; the stream-chunk size limit is not enforced; workers are authorised by
-their unguessable worker id rather than a key; a dead worker's job is retried once here (RunPod's own
-retry policy is not documented in detail).
+How it differs from RunPod: the table "Differences from RunPod" in docs/local-endpoint.md, each row with
+its reason.
 """
 
 from devkit.endpoint.server import LocalEndpoint

@@ -1,16 +1,23 @@
-"""`python -m devkit.endpoint [--worker NAME ...] [--port N] [--host H]`: serve workers until Ctrl-C."""
+"""`python -m devkit.endpoint [--worker NAME ...] [--port N] [--host H]`: serve workers until Ctrl-C.
+
+The API key clients must send comes from ``RUNPOD_API_KEY`` (the variable RunPod's own docs and clients
+read, so a client written for RunPod works here unchanged); ``--api-key`` still works but shows in ``ps``
+and shell history, so it warns. The key is never printed: the curl lines say ``$RUNPOD_API_KEY``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import shlex
 import signal
 import sys
 import threading
 
 from devkit.endpoint import LocalEndpoint, StartupFailed
+from devkit.endpoint.spec import API_KEY_ENV
 from devkit.endpoint_config import WORKERS_DIR, worker_names
 
 DEFAULT_PORT = 8000
@@ -26,14 +33,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"serve this worker (repeatable; default: all of {', '.join(worker_names())})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer <key>' from clients")
+    parser.add_argument("--api-key", default=None,
+                        help=f"require 'Authorization: Bearer <key>' from clients (prefer ${API_KEY_ENV}: "
+                             "a command-line key shows in ps and shell history)")
     return parser.parse_args(argv)
 
 
-def curl_line(base_url: str, name: str, api_key: str | None) -> str:
+def api_key_of(args: argparse.Namespace, environ: dict[str, str]) -> str | None:
+    """The key clients must send: ``--api-key`` (with a warning), else ``$RUNPOD_API_KEY``, else none."""
+    if args.api_key:
+        print(f"Warning: --api-key shows in ps and shell history; set {API_KEY_ENV} in the environment instead.",
+              file=sys.stderr, flush=True)
+        return args.api_key
+    return environ.get(API_KEY_ENV, "").strip() or None
+
+
+def curl_line(base_url: str, name: str, needs_key: bool) -> str:
+    """A curl line that runs the worker's test input; the key is the shell's ``$RUNPOD_API_KEY``, never printed."""
     example = WORKERS_DIR / name / "test_input.json"
     body = json.dumps(json.loads(example.read_text())) if example.exists() else '{"input": {}}'
-    auth = f" -H {shlex.quote(f'Authorization: Bearer {api_key}')}" if api_key else ""
+    auth = f' -H "Authorization: Bearer ${API_KEY_ENV}"' if needs_key else ""
     return (f"curl -s -X POST {base_url}/v2/{name}/runsync -H 'Content-Type: application/json'{auth} "
             f"-d {shlex.quote(body)}")
 
@@ -42,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     names = args.worker or worker_names()
+    api_key = api_key_of(args, dict(os.environ))
     print(f"Preparing {', '.join(names)} (tiny models are built into .models/ on first use)...", flush=True)
-    endpoint = LocalEndpoint(workers=names, port=args.port, host=args.host, api_key=args.api_key)
+    endpoint = LocalEndpoint(workers=names, port=args.port, host=args.host, api_key=api_key)
     stop = threading.Event()
     # SIGTERM (e.g. from a process manager) stops as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -64,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             except (StartupFailed, TimeoutError) as exc:
                 print(f"  {name}: WORKER CANNOT START: {exc}", flush=True)
         print("\nTry:", flush=True)
+        if api_key:
+            print(f"  (clients must send the API key; the lines below read it from ${API_KEY_ENV})", flush=True)
         for name in names:
-            print(f"  {curl_line(endpoint.base_url, name, args.api_key)}")
+            print(f"  {curl_line(endpoint.base_url, name, api_key is not None)}")
         print("\nWorkers scale as in workers/<name>/endpoint.toml. Ctrl-C stops everything.", flush=True)
         stop.wait()
     except KeyboardInterrupt:

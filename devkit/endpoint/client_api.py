@@ -1,7 +1,14 @@
-"""The client-facing RunPod API: /v2/<endpoint>/run, runsync, status, stream, cancel, health, purge-queue."""
+"""The client-facing RunPod API: /v2/<endpoint>/run, runsync, status, status-sync, stream, cancel, retry,
+purge-queue, health.
+
+Paths and query parameters are those of RunPod's docs ("Send API requests", "Operation reference") and
+of its official clients: runpod-python (runner.py, asyncio_runner.py), runpod/js-sdk (``/runsync?wait=``,
+``/status-sync/<id>?wait=``) and runpod/go-sdk (the same, plus ``/stream/<id>?wait=``, POST for status).
+"""
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 from typing import Any
@@ -9,20 +16,24 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from devkit.endpoint import job_request
 from devkit.endpoint.jobs import Job, JobQueue
 from devkit.endpoint.workers import WorkerPool
 
 #: RunPod's request payload limits.
 RUN_LIMIT_BYTES = 10 * 1024 * 1024
 RUNSYNC_LIMIT_BYTES = 20 * 1024 * 1024
-#: /runsync waits this long by default (``?wait=<ms>`` changes it, up to RUNSYNC_MAX_WAIT_MS), then
-#: answers with the job's current status for the client to poll, as RunPod does.
+#: /runsync and /status-sync wait this long by default, then answer the job's current status for the
+#: client to poll; ``?wait=<ms>`` sets it within RUNSYNC_MIN_WAIT_MS..RUNSYNC_MAX_WAIT_MS (RunPod docs,
+#: "Operation reference", /runsync: "adjustable via ?wait=x parameter, 1000-300000 ms"; values outside
+#: are clamped into it, as the JS SDK clamps its own).
 RUNSYNC_DEFAULT_WAIT_MS = 90_000
+RUNSYNC_MIN_WAIT_MS = 1_000
 RUNSYNC_MAX_WAIT_MS = 300_000
-#: /stream holds a call open this long while there is no new chunk, so polling clients get chunks promptly.
+#: /stream holds a call open this long while there is no new chunk, so polling clients get chunks promptly
+#: (``?wait=<ms>``, which the Go SDK sends, holds it up to that long instead).
 STREAM_HOLD_S = 2.0
-#: Smallest per-request execution timeout (``policy.executionTimeout``), as on RunPod.
-MIN_EXECUTION_TIMEOUT_MS = 5_000
+MIN_EXECUTION_TIMEOUT_MS = job_request.MIN_EXECUTION_TIMEOUT_MS
 
 
 class ApiError(HTTPException):
@@ -33,12 +44,13 @@ class ApiError(HTTPException):
 
 
 def check_key(request: Request) -> None:
-    """Bearer-key auth when the endpoint has a key (``Authorization: Bearer <key>``; a bare key also works)."""
+    """Bearer-key auth when the endpoint has a key: ``Authorization: Bearer <key>`` (the SDKs) or the bare
+    key (RunPod's curl examples send ``authorization: $RUNPOD_API_KEY``)."""
     expected = request.app.state.api_key
     if expected is None:
         return
-    given = request.headers.get("authorization", "")
-    if given.removeprefix("Bearer ").strip() != expected:
+    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), expected.encode()):
         raise ApiError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'")
 
 
@@ -61,26 +73,51 @@ async def run(request: Request, name: str) -> JSONResponse:
 
 
 @router.post("/runsync")
-async def runsync(request: Request, name: str, wait: int = RUNSYNC_DEFAULT_WAIT_MS) -> JSONResponse:
+async def runsync(request: Request, name: str, wait: str | None = None) -> JSONResponse:
     pool = pool_of(request, name)
+    wait_s = sync_wait_s(wait)
     job = submit(pool.queue, await read_body(request, RUNSYNC_LIMIT_BYTES, "/runsync"), sync=True)
-    await wait_done(job, min(max(wait, 0), RUNSYNC_MAX_WAIT_MS) / 1000)
-    return JSONResponse(job.view())
+    await wait_done(job, wait_s)
+    return JSONResponse(view_of(job))
 
 
 @router.api_route("/status/{job_id}", methods=["GET", "POST"])
-async def status(request: Request, name: str, job_id: str) -> JSONResponse:
-    return JSONResponse(job_of(pool_of(request, name).queue, job_id).view())
+async def status(request: Request, name: str, job_id: str, ttl: str | None = None,
+                 wait: str | None = None) -> JSONResponse:
+    """The job's status; ``?wait=<ms>`` first waits for it to end (as /status-sync), ``?ttl=<ms>`` then
+    has it deleted that long from now (RunPod docs, "Operation reference", /status: "?ttl=6000 sets the
+    TTL to 6 seconds")."""
+    queue = pool_of(request, name).queue
+    job = job_of(queue, job_id)
+    ttl_s = None if ttl is None else ms_param("ttl", ttl, 1, job_request.MAX_POLICY_MS) / 1000
+    if wait is not None:
+        await wait_done(job, sync_wait_s(wait))
+    body = view_of(job)
+    if ttl_s is not None:
+        queue.set_ttl(job_id, ttl_s)
+    return JSONResponse(body)
+
+
+@router.api_route("/status-sync/{job_id}", methods=["GET", "POST"])
+async def status_sync(request: Request, name: str, job_id: str, wait: str | None = None) -> JSONResponse:
+    """/status that first waits up to ``?wait=<ms>`` (default 90 s) for the job to end: what the JS and Go
+    SDKs poll after a /runsync that answered before the job ended."""
+    job = job_of(pool_of(request, name).queue, job_id)
+    await wait_done(job, sync_wait_s(wait))
+    return JSONResponse(view_of(job))
 
 
 @router.api_route("/stream/{job_id}", methods=["GET", "POST"])
-async def stream(request: Request, name: str, job_id: str) -> JSONResponse:
+async def stream(request: Request, name: str, job_id: str, wait: str | None = None) -> JSONResponse:
     """The chunks yielded since the last /stream call (each chunk is handed out once)."""
     queue = pool_of(request, name).queue
     job = job_of(queue, job_id)
-    deadline = time.monotonic() + STREAM_HOLD_S
-    while not job.done and job.delivered == len(job.chunks) and (left := deadline - time.monotonic()) > 0:
+    hold = STREAM_HOLD_S if wait is None else min(ms_param("wait", wait, 0, 2**63), RUNSYNC_MAX_WAIT_MS) / 1000
+    deadline = time.monotonic() + hold
+    while (not job.done and not job.deleted and job.delivered == len(job.chunks)
+           and (left := deadline - time.monotonic()) > 0):
         await job.changed.wait(left)
+    view_of(job)  # deleted while held: 404
     body: dict[str, Any] = {"id": job.id, "status": str(job.status),
                             "stream": [{"output": chunk} for chunk in queue.take_stream(job)]}
     if job.error is not None:
@@ -93,6 +130,16 @@ async def cancel(request: Request, name: str, job_id: str) -> JSONResponse:
     queue = pool_of(request, name).queue
     job = job_of(queue, job_id)
     queue.cancel(job_id)
+    return JSONResponse({"id": job.id, "status": str(job.status)})
+
+
+@router.post("/retry/{job_id}")
+async def retry(request: Request, name: str, job_id: str) -> JSONResponse:
+    """Queue a FAILED or TIMED_OUT job again, same id and input (RunPod docs, "Operation reference")."""
+    queue = pool_of(request, name).queue
+    job = job_of(queue, job_id)
+    if queue.retry(job_id) is None:
+        raise ApiError(400, f"job {job_id!r} is {job.status}: only FAILED or TIMED_OUT jobs can be retried")
     return JSONResponse({"id": job.id, "status": str(job.status)})
 
 
@@ -114,10 +161,36 @@ def job_of(queue: JobQueue, job_id: str) -> Job:
     return job
 
 
+def view_of(job: Job) -> dict[str, Any]:
+    """The job's /status body, or the 404 of a job deleted (TTL, retention) while a request waited on it."""
+    if job.deleted:
+        raise ApiError(404, f"job {job.id!r} does not exist (unknown, or its result expired)")
+    return job.view()
+
+
 async def wait_done(job: Job, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not job.done and (left := deadline - time.monotonic()) > 0:
+    while not job.done and not job.deleted and (left := deadline - time.monotonic()) > 0:
         await job.changed.wait(left)
+
+
+def ms_param(name: str, value: str, low: int, high: int) -> int:
+    """A query parameter in whole milliseconds, refused with a 400 unless it is one."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise ApiError(400, f"?{name}= must be a whole number of milliseconds, got {value[:40]!r}") from None
+    if not low <= number <= high:
+        raise ApiError(400, f"?{name}= must be within {low}..{high} ms, got {number}")
+    return number
+
+
+def sync_wait_s(wait: str | None) -> float:
+    """Seconds a /runsync or /status-sync waits: ``?wait=<ms>`` clamped into RunPod's range, else 90 s."""
+    if wait is None:
+        return RUNSYNC_DEFAULT_WAIT_MS / 1000
+    clamped = min(max(ms_param("wait", wait, 0, 2**63), RUNSYNC_MIN_WAIT_MS), RUNSYNC_MAX_WAIT_MS)
+    return clamped / 1000
 
 
 async def read_body(request: Request, limit: int, route: str) -> dict[str, Any]:
@@ -140,20 +213,10 @@ async def read_body(request: Request, limit: int, route: str) -> dict[str, Any]:
 
 
 def submit(queue: JobQueue, body: dict[str, Any], *, sync: bool = False) -> Job:
-    webhook = body.get("webhook")
-    if webhook is not None and not (isinstance(webhook, str) and webhook.startswith(("http://", "https://"))):
-        raise ApiError(400, "webhook must be an http(s) URL")
-    return queue.submit(body["input"], webhook=webhook, sync=sync,
-                        execution_timeout=_execution_timeout(body.get("policy")))
-
-
-def _execution_timeout(policy: Any) -> float | None:
-    """``policy.executionTimeout`` (ms) of the request, overriding the endpoint's execution timeout."""
-    if policy is None:
-        return None
-    value = policy.get("executionTimeout") if isinstance(policy, dict) else None
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < MIN_EXECUTION_TIMEOUT_MS:
-        raise ApiError(400, f"policy.executionTimeout must be a whole number of ms >= {MIN_EXECUTION_TIMEOUT_MS}")
-    return value / 1000
+    try:
+        parsed = job_request.parse(body)
+    except job_request.BadRequest as exc:
+        raise ApiError(400, str(exc)) from None
+    return queue.submit(parsed.input, webhook=parsed.webhook, sync=sync,
+                        execution_timeout=parsed.execution_timeout_s, ttl=parsed.ttl_s,
+                        low_priority=parsed.low_priority, s3_config=parsed.s3Config)

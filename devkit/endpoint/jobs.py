@@ -1,4 +1,4 @@
-"""The jobs of one endpoint: queue, RunPod's job state machine, stop requests, retention, and waiting on changes.
+"""The jobs of one endpoint: queue, RunPod's job state machine, stop requests, TTL, retry, retention, waiting.
 
 Everything here runs on the server's one event loop; methods that change state are plain functions
 (atomic between awaits) and wake waiters through `Signal`.
@@ -30,9 +30,16 @@ class Status(StrEnum):
 
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.TIMED_OUT})
 
-#: How long RunPod keeps a finished job's result: 30 min for /run, 1 min for /runsync.
+#: How long RunPod keeps a finished job's result: 30 min for /run, 1 min for /runsync (RunPod docs,
+#: "Send API requests", "Result retention").
 RETENTION_RUN_S = 30 * 60
 RETENTION_RUNSYNC_S = 60
+#: A job's total lifespan (``policy.ttl``) when the request sets none: 24 h (same section, "Execution
+#: policies"). When it runs out the job is deleted whatever its state, and /status answers 404.
+DEFAULT_TTL_S = 24 * 60 * 60
+#: Statuses /retry accepts (RunPod docs, "Operation reference", /retry: "Only works for jobs with FAILED
+#: or TIMED_OUT status").
+RETRYABLE = frozenset({Status.FAILED, Status.TIMED_OUT})
 
 #: A stop (cancel, timeout) is sent to the worker every STOP_RESEND_S seconds for STOP_REPEAT_S seconds.
 STOP_RESEND_S = 1.0
@@ -66,7 +73,15 @@ class Job:
     created_at: float
     execution_timeout: float
     retention: float
+    #: When it last entered the queue: its submission, or its /retry (delayTime and scaling count from it).
+    queued_at: float = 0.0
+    #: When the job is deleted whatever its state (submission + ``policy.ttl``, or a /status ``?ttl=``).
+    expires_at: float = float("inf")
     webhook: str | None = None
+    #: ``policy.lowPriority``: taken after every normal job, and never the reason a worker starts.
+    low_priority: bool = False
+    #: The request's ``s3Config``, handed to the worker in the job as RunPod does.
+    s3_config: dict[str, Any] | None = None
     status: Status = Status.IN_QUEUE
     worker_id: str | None = None
     attempts: int = 0
@@ -80,17 +95,26 @@ class Job:
     chunks: list[Any] = field(default_factory=list)
     #: Chunks already handed out by /stream (each chunk is returned by /stream once, as on RunPod).
     delivered: int = 0
+    #: Deleted past its TTL or retention: requests about it answer 404.
+    deleted: bool = False
     changed: Signal = field(default_factory=Signal)
 
     @property
     def done(self) -> bool:
         return self.status in TERMINAL
 
+    def wire(self) -> dict[str, Any]:
+        """The job as RunPod hands it to a worker's job take: ``id``, ``input``, and ``s3Config`` when given."""
+        body = {"id": self.id, "input": self.input}
+        if self.s3_config is not None:
+            body["s3Config"] = self.s3_config
+        return body
+
     def view(self) -> dict[str, Any]:
         """The job as RunPod's /status shows it."""
         body: dict[str, Any] = {"id": self.id, "status": str(self.status)}
         if self.started_at is not None:
-            body["delayTime"] = _ms(self.started_at - self.created_at)
+            body["delayTime"] = _ms(self.started_at - self.queued_at)
             body["workerId"] = self.worker_id
         if self.finished_at is not None and self.started_at is not None:
             body["executionTime"] = _ms(self.finished_at - self.started_at)
@@ -128,6 +152,8 @@ class JobQueue:
         self._on_finished = on_finished
         self._jobs: dict[str, Job] = {}
         self._queue: deque[Job] = deque()
+        #: lowPriority jobs wait here: taken once ``_queue`` is empty.
+        self._low: deque[Job] = deque()
         self._stops: dict[str, dict[str, _Stop]] = {}
         self.queued = Signal()
         self.stops_changed = Signal()
@@ -139,20 +165,29 @@ class JobQueue:
 
     def submit(
         self, job_input: Any, *, webhook: str | None = None, sync: bool = False,
-        execution_timeout: float | None = None,
+        execution_timeout: float | None = None, ttl: float | None = None, low_priority: bool = False,
+        s3_config: dict[str, Any] | None = None,
     ) -> Job:
+        now = self._clock()
         job = Job(
             id=f"{uuid.uuid4()}-local",
             input=job_input,
-            created_at=self._clock(),
+            created_at=now,
+            queued_at=now,
             execution_timeout=execution_timeout or self.execution_timeout,
             retention=RETENTION_RUNSYNC_S if sync else RETENTION_RUN_S,
+            expires_at=now + (ttl or DEFAULT_TTL_S),
             webhook=webhook,
+            low_priority=low_priority,
+            s3_config=s3_config,
         )
         self._jobs[job.id] = job
-        self._queue.append(job)
+        self._waiting(job).append(job)
         self.queued.fire()
         return job
+
+    def _waiting(self, job: Job) -> deque[Job]:
+        return self._low if job.low_priority else self._queue
 
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
@@ -164,19 +199,44 @@ class JobQueue:
             self._end(job, Status.CANCELLED)
         return job
 
+    def retry(self, job_id: str) -> Job | None:
+        """Queue a FAILED or TIMED_OUT job again under its id and input, its previous output removed
+        (RunPod docs, "Operation reference", /retry). Returns None for a job in any other state."""
+        job = self._jobs.get(job_id)
+        if job is None or job.status not in RETRYABLE:
+            return None
+        job.status, job.worker_id, job.attempts = Status.IN_QUEUE, None, 0
+        job.started_at = job.finished_at = None
+        job.queued_at = self._clock()
+        job.has_output, job.output, job.error, job.progress = False, None, None, None
+        job.chunks, job.delivered = [], 0
+        self.retried_count += 1
+        self._waiting(job).append(job)
+        job.changed.fire()
+        self.queued.fire()
+        return job
+
+    def set_ttl(self, job_id: str, ttl: float) -> None:
+        """A /status ``?ttl=<ms>``: the job is deleted ``ttl`` seconds from now (sooner than its retention)."""
+        job = self._jobs.get(job_id)
+        if job is not None:
+            job.expires_at = self._clock() + ttl
+
     def purge(self) -> int:
         """Cancel every job still waiting in the queue (running jobs go on), as /purge-queue does."""
-        waiting = list(self._queue)
+        waiting = [*self._queue, *self._low]
         for job in waiting:
             self._end(job, Status.CANCELLED)
         return len(waiting)
 
     def pending_count(self) -> int:
+        """Queued jobs that call for a worker: lowPriority ones never trigger scaling (RunPod docs, "Send
+        API requests", "Execution policies")."""
         return len(self._queue)
 
     def oldest_wait(self) -> float:
-        """Seconds the job at the head of the queue has waited (0 when the queue is empty)."""
-        return self._clock() - self._queue[0].created_at if self._queue else 0.0
+        """Seconds the oldest queued job that calls for a worker has waited (0 when there is none)."""
+        return self._clock() - self._queue[0].queued_at if self._queue else 0.0
 
     def running(self) -> list[Job]:
         return [job for job in self._jobs.values() if job.status is Status.IN_PROGRESS]
@@ -190,9 +250,12 @@ class JobQueue:
     # --- worker side ---------------------------------------------------------------------------
 
     def take(self, worker_id: str, count: int) -> list[Job]:
+        """Up to ``count`` queued jobs, normal ones first, then lowPriority ones, each in submission order."""
         taken = []
-        while self._queue and len(taken) < count:
-            job = self._queue.popleft()
+        while (self._queue or self._low) and len(taken) < count:
+            job = (self._queue or self._low).popleft()
+            # A retried job may come back to the worker that was told to stop its previous attempt.
+            self._stops.get(worker_id, {}).pop(job.id, None)
             job.status = Status.IN_PROGRESS
             job.worker_id = worker_id
             job.attempts += 1
@@ -312,7 +375,7 @@ class JobQueue:
             else:
                 job.status, job.worker_id, job.started_at, job.progress = Status.IN_QUEUE, None, None, None
                 self.retried_count += 1
-                self._queue.appendleft(job)
+                self._waiting(job).appendleft(job)
                 job.changed.fire()
         if lost:
             self.queued.fire()
@@ -320,18 +383,27 @@ class JobQueue:
 
     def fail_queued(self, reason: str) -> list[Job]:
         """Startup failed: the waiting jobs fail with the reason instead of waiting forever."""
-        waiting = list(self._queue)
+        waiting = [*self._queue, *self._low]
         for job in waiting:
             job.error = NotReady(reason).to_job_error()
             self._end(job, Status.FAILED)
         return waiting
 
     def sweep(self) -> int:
-        """Forget finished jobs past their retention, as RunPod does."""
+        """Forget finished jobs past their retention, and every job past its TTL whatever its state (RunPod
+        docs, "Send API requests": "When TTL expires, the job is deleted regardless of state"): a queued one
+        leaves the queue, a running one is stopped on its worker. /status of either is then a 404."""
         now = self._clock()
-        expired = [job.id for job in self._jobs.values() if job.done and now - job.finished_at > job.retention]
-        for job_id in expired:
-            del self._jobs[job_id]
+        expired = [job for job in self._jobs.values()
+                   if now >= job.expires_at or (job.done and now - job.finished_at > job.retention)]
+        for job in expired:
+            if job.status is Status.IN_QUEUE:
+                self._waiting(job).remove(job)
+            elif job.status is Status.IN_PROGRESS:
+                self._stop_on_worker(job)
+            del self._jobs[job.id]
+            job.deleted = True
+            job.changed.fire()  # a /runsync or /stream waiting on it answers the 404 now
         return len(expired)
 
     def counts(self) -> dict[str, int]:
@@ -340,18 +412,21 @@ class JobQueue:
             "completed": self.completed_count,
             "failed": self.failed_count,
             "inProgress": len(self.running()),
-            "inQueue": len(self._queue),
+            "inQueue": len(self._queue) + len(self._low),
             "retried": self.retried_count,
         }
 
+    def _stop_on_worker(self, job: Job) -> None:
+        """The worker's job-stop poll tells it to stop this job."""
+        now = self._clock()
+        self._stops.setdefault(job.worker_id, {})[job.id] = _Stop(next_send=now, until=now + STOP_REPEAT_S)
+        self.stops_changed.fire()
+
     def _end(self, job: Job, status: Status) -> None:
         if job.status is Status.IN_QUEUE:
-            self._queue.remove(job)
+            self._waiting(job).remove(job)
         elif job.status is Status.IN_PROGRESS and status is not Status.COMPLETED and status is not Status.FAILED:
-            # Cancelled or timed out while running: the worker's job-stop poll tells it to stop.
-            now = self._clock()
-            self._stops.setdefault(job.worker_id, {})[job.id] = _Stop(next_send=now, until=now + STOP_REPEAT_S)
-            self.stops_changed.fire()
+            self._stop_on_worker(job)  # cancelled or timed out while running
         job.status = status
         job.finished_at = self._clock()
         if status is Status.COMPLETED:

@@ -12,7 +12,9 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from devkit.endpoint import client_api, openai_api, worker_api
 from devkit.endpoint.client_api import ApiError
@@ -57,6 +59,15 @@ def create_app(specs: Iterable[WorkerSpec], base_url: str, api_key: str | None =
     @app.exception_handler(ApiError)
     async def runpod_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def routing_error(request: Request, exc: StarletteHTTPException):
+        """An unknown operation or a wrong method on RunPod's API answers RunPod's ``{"error": ...}`` body too."""
+        path = request.url.path
+        if path.startswith("/v2/") and "/openai/" not in path:
+            return JSONResponse({"error": f"{request.method} {path}: {exc.detail}"}, status_code=exc.status_code,
+                                headers=exc.headers)
+        return await http_exception_handler(request, exc)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, Any]:

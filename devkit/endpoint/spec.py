@@ -10,6 +10,10 @@ from typing import Any
 from devkit import endpoint_config
 from devkit.endpoint_config import Scaling
 
+#: The key the endpoint's clients must send (read by ``python -m devkit.endpoint``). It never reaches a
+#: worker: on RunPod a worker gets its own RUNPOD_AI_API_KEY, never the key clients call with.
+API_KEY_ENV = "RUNPOD_API_KEY"
+
 
 @dataclass(frozen=True)
 class WorkerSpec:
@@ -57,7 +61,7 @@ class WorkerSpec:
         if base.get("PYTHONPATH"):
             pythonpath.append(base["PYTHONPATH"])
         return {
-            **base,
+            **{key: value for key, value in base.items() if key != API_KEY_ENV},
             **self.env,
             **runpod_env,
             "PYTHONPATH": os.pathsep.join(pythonpath),

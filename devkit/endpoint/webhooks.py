@@ -11,9 +11,10 @@ from devkit.endpoint.jobs import Job
 
 log = logging.getLogger(__name__)
 
-#: RunPod tries a webhook 3 times in all, 10 s apart; locally the pause is shorter.
+#: RunPod POSTs the job's /status body and, unless the webhook answers 200, "retries up to 2 more times
+#: with a 10-second delay" (RunPod docs, "Send API requests", "Webhook notifications").
 ATTEMPTS = 3
-RETRY_PAUSE_S = 1.0
+RETRY_PAUSE_S = 10.0
 TIMEOUT_S = 10.0
 
 
@@ -35,17 +36,18 @@ class WebhookSender:
             await asyncio.wait(self._tasks, timeout=timeout)
 
 
-async def deliver(url: str, body: dict) -> bool:
+async def deliver(url: str, body: dict, *, pause: float = RETRY_PAUSE_S) -> bool:
+    """POST ``body`` to ``url`` until it answers 200, at most ATTEMPTS times ``pause`` seconds apart."""
     async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 response = await client.post(url, json=body)
-                if response.is_success:
+                if response.status_code == 200:
                     return True
                 problem = f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             log.warning("webhook %s for job %s failed (attempt %d/%d): %s", url, body["id"], attempt, ATTEMPTS, problem)
             if attempt < ATTEMPTS:
-                await asyncio.sleep(RETRY_PAUSE_S)
+                await asyncio.sleep(pause)
     return False

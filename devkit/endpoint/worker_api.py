@@ -40,14 +40,14 @@ def _no_content() -> Response:
 async def take_one(request: Request, name: str, worker_id: str) -> Response:
     pool = _pool(request, name, worker_id)
     jobs = await pool.queue.take_waiting(worker_id, 1, HOLD_S, lambda: pool.accepting(worker_id))
-    return JSONResponse(_wire(jobs[0])) if jobs else _no_content()
+    return JSONResponse(jobs[0].wire()) if jobs else _no_content()
 
 
 @router.get("/job-take-batch/{worker_id}")
 async def take_batch(request: Request, name: str, worker_id: str, batch_size: int = 1) -> Response:
     pool = _pool(request, name, worker_id)
     jobs = await pool.queue.take_waiting(worker_id, max(1, batch_size), HOLD_S, lambda: pool.accepting(worker_id))
-    return JSONResponse([_wire(job) for job in jobs]) if jobs else _no_content()
+    return JSONResponse([job.wire() for job in jobs]) if jobs else _no_content()
 
 
 @router.get("/job-stop/{worker_id}")
@@ -86,11 +86,6 @@ async def job_stream(request: Request, name: str, worker_id: str, job_id: str) -
 async def ping(request: Request, name: str, worker_id: str) -> Response:
     _pool(request, name, worker_id)
     return JSONResponse({})
-
-
-def _wire(job: Any) -> dict[str, Any]:
-    """A job as RunPod hands it to a worker."""
-    return {"id": job.id, "input": job.input}
 
 
 async def _json_body(request: Request) -> dict[str, Any]:

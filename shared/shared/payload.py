@@ -7,9 +7,13 @@ endpoint that is only ever called with ``/runsync``).
 
 A result over the limit takes one of two paths, decided here for every worker that returns files:
 
-- an S3-compatible bucket is configured (``BUCKET_ENDPOINT_URL``, ``BUCKET_ACCESS_KEY_ID``,
-  ``BUCKET_SECRET_ACCESS_KEY``, optional ``BUCKET_NAME``): every file goes through the runpod SDK's
-  bucket upload and the result carries presigned URLs (valid 7 days, the SDK's choice) instead;
+- a bucket is known: every file goes through the runpod SDK's bucket upload and the result carries
+  presigned URLs (valid 7 days, the SDK's choice) instead. The bucket is the job's own ``s3Config``
+  when the request carried one (RunPod hands it to the worker in the job: docs, "Send API requests",
+  "S3-compatible storage"; fields as in the JS and Go SDKs: ``accessId``, ``accessSecret``,
+  ``bucketName``, ``endpointUrl``, optional ``objectPath`` used as the key prefix instead of the job
+  id), else the endpoint's (``BUCKET_ENDPOINT_URL``, ``BUCKET_ACCESS_KEY_ID``,
+  ``BUCKET_SECRET_ACCESS_KEY``, optional ``BUCKET_NAME``);
 - no bucket: OUTPUT_TOO_LARGE, whose message names the knobs that make the job fit.
 """
 
@@ -21,9 +25,12 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared import settings
-from shared.errors import OutputTooLarge, WorkerError
+from shared.errors import BadInput, FieldProblem, OutputTooLarge, WorkerError
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +70,55 @@ class FileRef:
     url: str | None = None
 
 
+class S3Config(BaseModel):
+    """A job's ``s3Config``, as RunPod's clients send it (JS SDK ``S3Config``, Go SDK ``S3Config``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    accessId: str = Field(min_length=1)
+    accessSecret: str = Field(min_length=1)
+    bucketName: str = Field(min_length=1)
+    endpointUrl: str = Field(min_length=1)
+    objectPath: str | None = None
+
+    @field_validator("endpointUrl")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
 @dataclass(frozen=True)
 class Bucket:
-    """An S3-compatible bucket the SDK uploads to (credentials from the environment, never logged)."""
+    """An S3-compatible bucket the SDK uploads to (credentials from the environment or the job, never logged)."""
 
     endpoint_url: str
     access_key_id: str = field(repr=False)
     secret_access_key: str = field(repr=False)
     name: str | None = None
+    #: Key prefix of the uploads; the job id when None.
+    prefix: str | None = None
+
+    @classmethod
+    def from_job(cls, job: dict[str, Any]) -> Bucket | None:
+        """The bucket of the job's ``s3Config``, None when it has none; BadInput naming each bad field (never
+        echoing a value: they are credentials)."""
+        config = job.get("s3Config")
+        if config is None:
+            return None
+        if not isinstance(config, dict):
+            raise BadInput.field("s3Config", f"must be a JSON object, got {type(config).__name__}")
+        try:
+            parsed = S3Config.model_validate(config)
+        except ValidationError as exc:
+            raise BadInput([
+                FieldProblem("s3Config." + ".".join(str(part) for part in err["loc"]),
+                             err["msg"].removeprefix("Value error, "))
+                for err in exc.errors(include_url=False)
+            ]) from None
+        return cls(parsed.endpointUrl, parsed.accessId, parsed.accessSecret, name=parsed.bucketName,
+                   prefix=parsed.objectPath.strip("/") if parsed.objectPath else None)
 
     @classmethod
     def from_env(cls) -> Bucket | None:
@@ -81,7 +129,7 @@ class Bucket:
         return cls(*values, name=os.environ.get(BUCKET_NAME_ENV, "").strip() or None)
 
     def upload(self, job_id: str, file: OutputFile) -> str:
-        """Upload under ``<job id>/<file name>`` with the runpod SDK; return its presigned URL."""
+        """Upload under ``<prefix or job id>/<file name>`` with the runpod SDK; return its presigned URL."""
         # Imported here: the SDK module configures logging and pulls boto3 at import.
         from runpod.serverless.utils.rp_upload import upload_in_memory_object
 
@@ -95,7 +143,7 @@ class Bucket:
             file.data,
             bucket_creds=credentials,
             bucket_name=self.name or time.strftime("%m-%y"),  # the SDK's own default bucket name
-            prefix=job_id,
+            prefix=self.prefix or job_id,
         )
 
 

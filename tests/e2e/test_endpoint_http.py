@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import ClassVar
 
 import pytest
 
@@ -85,36 +82,11 @@ def test_the_runpod_client_purges_the_queue(locked, runpod_endpoint):
     assert client.purge_queue() == {"removed": 0, "status": "completed"}
 
 
-class Hook(BaseHTTPRequestHandler):
-    received: ClassVar[list] = []
-
-    def do_POST(self):
-        Hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def webhook_url():
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    Hook.received.clear()
-    yield f"http://127.0.0.1:{server.server_port}/hook"
-    server.shutdown()
-
-
-def test_a_finished_job_is_posted_to_its_webhook(demo, http, webhook_url, await_status):
+def test_a_finished_job_is_posted_to_its_webhook(demo, http, webhook_receiver, await_status):
     job_id = http.post(f"{demo.base_url}/v2/{NAME}/run",
-                       json={"input": {"steps": 1, "step_seconds": 0}, "webhook": webhook_url}).json()["id"]
+                       json={"input": {"steps": 1, "step_seconds": 0}, "webhook": webhook_receiver.url}).json()["id"]
     await_status(demo, NAME, job_id, "COMPLETED")
-    for _ in range(50):
-        if Hook.received:
-            break
-        threading.Event().wait(0.1)
-    assert Hook.received[0]["id"] == job_id
-    assert Hook.received[0]["status"] == "COMPLETED"
-    assert Hook.received[0]["output"][-1]["done"] is True
+    [body] = webhook_receiver.wait_for(1)
+    assert body["id"] == job_id
+    assert body["status"] == "COMPLETED"
+    assert body["output"][-1]["done"] is True

@@ -116,6 +116,22 @@ def test_a_result_over_the_limit_arrives_as_bucket_urls(client, s3_server):
         assert image_of(base64.b64encode(httpx.get(entry["url"]).content).decode()).size == (256, 256)
 
 
+def test_a_jobs_s3_config_receives_its_files_instead_of_the_endpoints_bucket(client, s3_server):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_server, aws_access_key_id="test", aws_secret_access_key="test",
+                      region_name="us-east-1")
+    s3.create_bucket(Bucket="per-job-e2e")
+    s3_config = {"accessId": "test", "accessSecret": "test", "bucketName": "per-job-e2e", "endpointUrl": s3_server}
+    job = client.run({"input": {"prompt": "noise", "width": 256, "height": 256, "num_inference_steps": 2,
+                                "format": "png", "seed": 4}, "s3Config": s3_config})
+    output = job.output(timeout=180)
+    assert output["delivery"] == "url"
+    assert output["images"][0]["url"].startswith(f"{s3_server}/per-job-e2e/{job.job_id}/")
+    keys = [obj["Key"] for obj in s3.list_objects_v2(Bucket="per-job-e2e")["Contents"]]
+    assert keys == [f"{job.job_id}/0.png"]
+
+
 def test_a_cancelled_job_is_cancelled_and_the_worker_serves_the_next(client, sdxl, http, await_status):
     job = client.run({"prompt": "slow", "width": 128, "height": 128, "num_inference_steps": 100})
     await_status(sdxl, NAME, job.job_id, "IN_PROGRESS", timeout=120)

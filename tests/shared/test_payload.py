@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from shared import payload
-from shared.errors import OutputTooLarge
+from shared.errors import BadInput, OutputTooLarge
 from shared.payload import Bucket, FileRef, OutputFile, deliver, response_limit, response_size
 
 FILES = [OutputFile("0.bin", b"\x00" * 3000, "application/octet-stream"), OutputFile("1.bin", b"\x01" * 10, "text/x")]
@@ -112,3 +112,40 @@ def test_a_failed_upload_is_a_typed_retryable_error_naming_the_bucket(s3_server)
     error = caught.value
     assert (error.code, error.retryable) == ("INTERNAL", True)
     assert s3_server in error.message and "BUCKET_" in error.message and "test" not in error.message
+
+
+def s3_config(endpoint: str, name: str, **extra: str) -> dict:
+    return {"accessId": "test", "accessSecret": "test", "bucketName": name, "endpointUrl": endpoint, **extra}
+
+
+def test_a_job_without_s3_config_has_no_bucket_of_its_own():
+    assert Bucket.from_job({"id": "j", "input": {}}) is None
+    assert Bucket.from_job({"id": "j", "input": {}, "s3Config": None}) is None
+
+
+def test_a_jobs_s3_config_is_its_bucket(s3_bucket):
+    endpoint, name, client = s3_bucket
+    bucket = Bucket.from_job({"id": "job-8", "input": {}, "s3Config": s3_config(endpoint, name)})
+    assert bucket == Bucket(endpoint, "test", "test", name=name)
+    deliver("job-8", FILES, render, limit=1000, bucket=bucket)
+    keys = sorted(obj["Key"] for obj in client.list_objects_v2(Bucket=name)["Contents"])
+    assert keys == ["job-8/0.bin", "job-8/1.bin"]
+
+
+def test_an_s3_config_object_path_is_the_key_prefix(s3_bucket):
+    endpoint, name, client = s3_bucket
+    bucket = Bucket.from_job({"id": "job-9", "s3Config": s3_config(endpoint, name, objectPath="/renders/today/")})
+    deliver("job-9", FILES, render, limit=1000, bucket=bucket)
+    keys = sorted(obj["Key"] for obj in client.list_objects_v2(Bucket=name)["Contents"])
+    assert keys == ["renders/today/0.bin", "renders/today/1.bin"]
+
+
+def test_a_bad_s3_config_names_each_field_and_never_echoes_a_credential():
+    config = {"accessId": "", "accessSecret": "very-secret", "endpointUrl": "s3://x"}
+    with pytest.raises(BadInput) as caught:
+        Bucket.from_job({"id": "j", "s3Config": config})
+    fields = sorted(problem.field for problem in caught.value.problems)
+    assert fields == ["s3Config.accessId", "s3Config.bucketName", "s3Config.endpointUrl"]
+    assert "very-secret" not in caught.value.to_job_error() and "s3://x" not in caught.value.to_job_error()
+    with pytest.raises(BadInput, match="s3Config"):
+        Bucket.from_job({"id": "j", "s3Config": ["not", "an", "object"]})

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from devkit.endpoint.jobs import (
+    DEFAULT_TTL_S,
     MAX_ATTEMPTS,
     RETENTION_RUN_S,
     RETENTION_RUNSYNC_S,
@@ -275,3 +276,141 @@ def test_a_waiting_stop_poll_returns_the_cancelled_job():
 
     job, stops = asyncio.run(scenario())
     assert stops == [job.id]
+
+
+def test_a_job_is_handed_to_its_worker_with_its_s3_config_as_runpod_does(queue):
+    plain = queue.submit({"x": 1})
+    with_bucket = queue.submit({"x": 2}, s3_config={"bucketName": "b"})
+    assert plain.wire() == {"id": plain.id, "input": {"x": 1}}
+    assert with_bucket.wire() == {"id": with_bucket.id, "input": {"x": 2}, "s3Config": {"bucketName": "b"}}
+    assert "s3Config" not in with_bucket.view()  # credentials go to the worker, never back to clients
+
+
+def test_low_priority_jobs_are_taken_after_every_normal_job(queue):
+    low = queue.submit({"n": 0}, low_priority=True)
+    first, second = queue.submit({"n": 1}), queue.submit({"n": 2})
+    assert queue.take("w1", 2) == [first, second]
+    assert queue.take("w1", 2) == [low]
+
+
+def test_low_priority_jobs_never_call_for_a_worker_but_count_as_queued(queue, clock):
+    queue.submit({}, low_priority=True)
+    clock.now += 5
+    assert (queue.pending_count(), queue.oldest_wait()) == (0, 0)
+    assert queue.counts()["inQueue"] == 1
+    normal = queue.submit({})
+    clock.now += 2
+    assert (queue.pending_count(), queue.oldest_wait()) == (1, 2)
+    assert queue.take("w1", 1) == [normal]
+
+
+def test_a_queued_low_priority_job_is_cancelled_and_purged_like_any_other(queue):
+    cancelled, purged = queue.submit({}, low_priority=True), queue.submit({}, low_priority=True)
+    queue.cancel(cancelled.id)
+    assert queue.purge() == 1
+    assert (cancelled.status, purged.status) == (Status.CANCELLED, Status.CANCELLED)
+    assert queue.take("w1", 5) == []
+
+
+def test_a_queued_job_past_its_ttl_is_deleted(queue, clock, finished):
+    job = queue.submit({}, ttl=10)
+    clock.now += 9
+    assert queue.sweep() == 0
+    clock.now += 1
+    assert queue.sweep() == 1
+    assert queue.get(job.id) is None and job.deleted
+    assert queue.take("w1", 1) == [] and queue.counts()["inQueue"] == 0
+    assert finished == []  # deleted, not finished: no webhook
+
+
+def test_a_running_job_past_its_ttl_is_deleted_and_stopped_on_its_worker(queue, clock):
+    job = queue.submit({}, ttl=10)
+    queue.take("w1", 1)
+    clock.now += 10
+    queue.sweep()
+    assert queue.get(job.id) is None
+    assert queue.stops_for("w1") == [job.id]
+    assert not queue.finish(job.id, "w1", {"output": "late"}, is_stream=False)
+
+
+def test_the_ttl_cuts_a_results_retention_short(queue, clock):
+    job = queue.submit({}, ttl=60)
+    queue.take("w1", 1)
+    queue.finish(job.id, "w1", {"output": 1}, is_stream=False)
+    clock.now += 60
+    queue.sweep()
+    assert queue.get(job.id) is None  # RETENTION_RUN_S is 30 min, the TTL 1 min
+
+
+def test_the_default_ttl_is_runpods_24_hours(queue, clock):
+    job = queue.submit({})
+    assert job.expires_at == clock.now + DEFAULT_TTL_S == clock.now + 86_400
+
+
+def test_a_status_ttl_deletes_the_job_that_long_from_now(queue, clock):
+    job = queue.submit({})
+    queue.take("w1", 1)
+    queue.finish(job.id, "w1", {"output": 1}, is_stream=False)
+    queue.set_ttl(job.id, 6)
+    clock.now += 5
+    queue.sweep()
+    assert queue.get(job.id) is job
+    clock.now += 1
+    queue.sweep()
+    assert queue.get(job.id) is None
+
+
+def test_a_failed_job_is_retried_under_its_id_with_its_input_and_no_old_output(queue, clock, finished):
+    job = queue.submit({"x": 1})
+    queue.take("w1", 1)
+    queue.add_chunk(job.id, "w1", "partial")
+    queue.finish(job.id, "w1", {"error": "boom"}, is_stream=True)
+    assert queue.retry(job.id) is job
+    assert job.view() == {"id": job.id, "status": "IN_QUEUE"}
+    assert queue.counts() == {"completed": 0, "failed": 1, "inProgress": 0, "inQueue": 1, "retried": 1}
+    clock.now += 4
+    assert queue.oldest_wait() == 4  # counted from the retry
+    clock.now += 1
+    assert queue.take("w2", 1) == [job]
+    assert job.wire() == {"id": job.id, "input": {"x": 1}} and job.attempts == 1
+    assert job.view()["delayTime"] == 5000
+    queue.finish(job.id, "w2", {"output": "ok"}, is_stream=False)
+    assert job.view()["output"] == "ok" and queue.take_stream(job) == ["ok"]
+    assert finished == [job, job]  # its webhook is sent again when the retry ends
+
+
+def test_a_timed_out_job_is_retried_and_its_old_stop_does_not_stop_the_new_attempt(queue, clock):
+    job = queue.submit({}, execution_timeout=5)
+    queue.take("w1", 1)
+    clock.now += 6
+    queue.time_out_overdue()
+    assert queue.retry(job.id) is job
+    assert queue.take("w1", 1) == [job]
+    assert queue.stops_for("w1") == []
+    assert job.status is Status.IN_PROGRESS
+
+
+@pytest.mark.parametrize("state", ["queued", "running", "completed", "cancelled"])
+def test_only_failed_or_timed_out_jobs_can_be_retried(queue, state):
+    job = queue.submit({})
+    if state != "queued":
+        queue.take("w1", 1)
+    if state == "completed":
+        queue.finish(job.id, "w1", {"output": 1}, is_stream=False)
+    if state == "cancelled":
+        queue.cancel(job.id)
+    before = job.status
+    assert queue.retry(job.id) is None
+    assert job.status is before and queue.counts()["retried"] == 0
+    assert queue.retry("no-such-job") is None
+
+
+def test_health_counts_follow_every_transition(queue, clock):
+    done, failed, running, _, _ = (queue.submit({}) for _ in range(5))
+    queue.take("w1", 3)
+    queue.finish(done.id, "w1", {"output": 1}, is_stream=False)
+    queue.finish(failed.id, "w1", {"error": "x"}, is_stream=False)
+    assert queue.counts() == {"completed": 1, "failed": 1, "inProgress": 1, "inQueue": 2, "retried": 0}
+    queue.worker_lost("w1", "exit code 1")
+    assert queue.counts() == {"completed": 1, "failed": 1, "inProgress": 0, "inQueue": 3, "retried": 1}
+    assert running.status is Status.IN_QUEUE

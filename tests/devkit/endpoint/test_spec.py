@@ -38,6 +38,11 @@ def test_the_process_env_puts_the_worker_folder_first_and_runpod_variables_last(
     assert env["HOME"] == "/root"
 
 
+def test_the_endpoints_client_api_key_never_reaches_a_worker():
+    env = WorkerSpec.from_repo("progress-demo").process_env({"RUNPOD_API_KEY": "client-key", "HOME": "/root"}, {})
+    assert "RUNPOD_API_KEY" not in env and env["HOME"] == "/root"
+
+
 def test_overrides_for_a_worker_that_is_not_served_are_refused():
     with pytest.raises(ValueError, match="not served"):
         LocalEndpoint(workers=["progress-demo"], scaling={"sdxl": {"max_workers": 1}})

@@ -69,8 +69,9 @@ def run_job(worker):
     handler = guard(worker.handler)
     counter = iter(range(10**6))
 
-    def run(job_input: Any, job_id: str | None = None) -> dict:
-        job = {"id": job_id or f"job-{next(counter)}", "input": job_input}
+    def run(job_input: Any, job_id: str | None = None, **job_fields: Any) -> dict:
+        """``job_fields``: more of the job as RunPod hands it over (``s3Config``)."""
+        job = {"id": job_id or f"job-{next(counter)}", "input": job_input, **job_fields}
         return asyncio.run(handler(job))
 
     return run

@@ -215,3 +215,21 @@ def test_a_cancelled_job_stops_at_its_next_step_and_frees_the_gpu(check, worker,
     assert worker.pipelines._lock.acquire(blocking=False)
     worker.pipelines._lock.release()
     assert check.decode(run_job({"prompt": "x", **check.SMALL})["images"][0]).size == (64, 64)
+
+
+def test_a_jobs_s3_config_receives_its_files_over_the_endpoints_bucket(check, run_job, worker, monkeypatch,
+                                                                       s3_bucket):
+    endpoint, name, client = s3_bucket
+    monkeypatch.setattr(worker, "response_limit", 2000)
+    monkeypatch.setattr(worker, "bucket", Bucket(endpoint, "test", "test", name="the-endpoints-bucket"))
+    s3_config = {"accessId": "test", "accessSecret": "test", "bucketName": name, "endpointUrl": endpoint}
+    result = run_job({"prompt": "x", **check.SMALL, "format": "png"}, job_id="own-bucket", s3Config=s3_config)
+
+    assert result["delivery"] == "url" and result["images"][0]["url"].startswith(f"{endpoint}/{name}/")
+    assert [obj["Key"] for obj in client.list_objects_v2(Bucket=name)["Contents"]] == ["own-bucket/0.png"]
+
+
+def test_a_bad_s3_config_is_bad_input_naming_its_fields(check, run_job):
+    error = check.envelope(run_job({"prompt": "x", **check.SMALL}, s3Config={"accessId": "a", "accessSecret": "s"}))
+    assert error["code"] == "BAD_INPUT"
+    assert {p["field"] for p in error["problems"]} == {"s3Config.bucketName", "s3Config.endpointUrl"}

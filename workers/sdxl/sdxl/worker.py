@@ -69,6 +69,7 @@ class SdxlWorker:
     def _run(self, job: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
         started = time.perf_counter()
         request = parse(inputs.Input, job.get("input"))
+        bucket = Bucket.from_job(job) or self.bucket  # the request's s3Config over the endpoint's bucket
         if request.refine and self.pipelines.refiner is None:
             raise BadInput.field("refine", "this endpoint has no refiner baked in (REFINER_PATH)", True)
         resolved = inputs.resolve(request)
@@ -92,5 +93,5 @@ class SdxlWorker:
         }
         return deliver(
             str(job.get("id", "job")), files, outputs.renderer(resolved, timings),
-            data_uri=request.data_uri, limit=self.response_limit, bucket=self.bucket,
+            data_uri=request.data_uri, limit=self.response_limit, bucket=bucket,
         )
