@@ -128,8 +128,9 @@ class Scaler(_Strict):
 #: Env names that usually carry credentials; their values must be RunPod secret references.
 _SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
 _SECRET_REFERENCE = re.compile(r"^\{\{\s*RUNPOD_SECRET_[A-Za-z0-9_-]+\s*\}\}$")
-#: A CUDA version in a base image's tag, as CUDA images name it (pytorch/pytorch:2.13.0-cuda12.8-...).
-_CUDA_IN_TAG = re.compile(r"cuda[-_]?(\d+)\.(\d+)", re.IGNORECASE)
+#: A CUDA version in a base image's reference, as CUDA images name it: pytorch/pytorch:2.13.0-cuda12.8-...,
+#: nvidia/cuda:12.8.1-runtime-ubuntu24.04.
+_CUDA_IN_TAG = re.compile(r"(?:cuda[-_]?|nvidia/cuda:)(\d+)\.(\d+)", re.IGNORECASE)
 _BASE_IMAGE_ARG = re.compile(r"^ARG\s+BASE_IMAGE=(\S+)", re.MULTILINE)
 
 

@@ -31,7 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument("--worker", action="append", help="worker (repeatable); default: every workers/*/endpoint.toml")
+        sub.add_argument("--worker", action="append",
+                         help="worker (repeatable); default: every workers/*/endpoint.toml")
         sub.add_argument("--api-url", help="RunPod REST v2 base URL (default $RUNPOD_REST_URL or https://api.runpod.io/v2)")
         return sub
 
@@ -79,10 +80,12 @@ def deploy(args: argparse.Namespace, configs: list[EndpointConfig], api: RunPodA
         refusals = []
         for config in configs:
             try:
-                for line in fit.check(config, catalog):
-                    print(f"fit: {line}")
+                passed, refused = fit.check(config, catalog)
             except fit.FitError as exc:
-                refusals.append(str(exc))
+                passed, refused = [], [str(exc)]
+            for line in passed:
+                print(f"fit: {line}")
+            refusals.extend(refused)
         if refusals:
             raise fit.FitError("GPU-fit check refused, nothing was created: " + "; ".join(refusals)
                                + " (change gpu.types, MAX_MODEL_LEN or MAX_CONCURRENCY, or pass --force)")

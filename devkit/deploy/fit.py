@@ -27,8 +27,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from devkit.deploy.api_models import GpuType
 from devkit import endpoint_config
+from devkit.deploy.api_models import GpuType
 from devkit.endpoint_config import EndpointConfig
 
 GB = 1e9
@@ -199,8 +199,9 @@ def check_disk(config: EndpointConfig) -> str | None:
     return None
 
 
-def check(config: EndpointConfig, catalog: dict[str, GpuType], workers_dir: Path | None = None) -> list[str]:
-    """Every line of the check for one worker; raises FitError naming each refusal."""
+def check(config: EndpointConfig, catalog: dict[str, GpuType],
+          workers_dir: Path | None = None) -> tuple[list[str], list[str]]:
+    """(lines that pass, refusals) of the check for one worker; FitError when the model has no known size."""
     lines, refusals = [], []
     model = model_shape(config, workers_dir)
     if model is None:
@@ -211,6 +212,4 @@ def check(config: EndpointConfig, catalog: dict[str, GpuType], workers_dir: Path
     disk = check_disk(config)
     if disk:
         refusals.append(disk)
-    if refusals:
-        raise FitError("; ".join(refusals))
-    return lines
+    return lines, refusals

@@ -19,13 +19,13 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from devkit import endpoint_config
 from devkit.deploy.api_models import (
     CreateEndpointRequest,
     Endpoint,
     GpuType,
     UpdateEndpointRequest,
 )
-from devkit import endpoint_config
 from devkit.endpoint_config import EndpointConfig, validation_problems
 
 #: Suffix RunPod's console adds to the name of a FlashBoot endpoint; the endpoint is still ours.

@@ -16,6 +16,7 @@ Tests script failures (``fail_next``), place workers (``add_worker``) and read e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import threading
@@ -344,10 +345,8 @@ def main() -> None:
     args = parser.parse_args()
     with StandIn(args.port) as standin:
         print(f"RunPod REST v2 stand-in: RUNPOD_REST_URL={standin.url} RUNPOD_API_KEY={API_KEY}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             standin.thread.join()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ def render(endpoint: Endpoint, workers: ListEndpointWorkersResponse, catalog: di
         allowed = sorted(t.id for t in catalog.values() if t.pool in gpu.pools and t.id not in gpu.excluded_types)
         cuda = (f", CUDA >= {gpu.min_cuda_version}" if gpu.min_cuda_version
                 else f", CUDA in {gpu.allowed_cuda_versions}" if gpu.allowed_cuda_versions else "")
-        lines.append(f"  gpu: {gpu.count} x pools {', '.join(gpu.pools)} ({', '.join(allowed) or 'no known type'}){cuda}")
+        types = ", ".join(allowed) or "no known type"
+        lines.append(f"  gpu: {gpu.count} x pools {', '.join(gpu.pools)} ({types}){cuda}")
     in_use = Counter(w.gpu_type_id for w in workers.workers if w.gpu_type_id)
     if in_use:
         lines.append("  gpu in use: " + ", ".join(f"{t} x {n}" for t, n in sorted(in_use.items())))

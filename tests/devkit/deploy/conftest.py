@@ -46,6 +46,35 @@ def workers_dir(tmp_path, monkeypatch):
     return write
 
 
+#: A worker of the scratch workers/ folder: two GPU types of two pools, a CUDA 12.8 base, a secret reference.
+DEMO_TOML = """
+name = "demo"
+profile = "development"
+[gpu]
+types = ["NVIDIA RTX A4000", "NVIDIA GeForce RTX 4090"]
+[container]
+disk_gb = 12
+[env]
+LOG_LEVEL = "INFO"
+HF_TOKEN = "{{ RUNPOD_SECRET_hf_token }}"
+[scaling]
+max_workers = 2
+"""
+CUDA_DOCKERFILE = "ARG BASE_IMAGE=pytorch/pytorch:2.13.0-cuda12.8-cudnn9-runtime\nFROM ${BASE_IMAGE}\n"
+
+
+@pytest.fixture
+def demo_toml() -> str:
+    return DEMO_TOML
+
+
+@pytest.fixture
+def demo(workers_dir):
+    """The scratch folder with the demo worker written; returns the writer, to change it."""
+    workers_dir("demo", DEMO_TOML, dockerfile=CUDA_DOCKERFILE)
+    return workers_dir
+
+
 @pytest.fixture
 def sleeps() -> list[float]:
     return []
