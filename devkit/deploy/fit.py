@@ -172,20 +172,33 @@ class Fit:
 
     def describe(self) -> str:
         kv = f" + {self.kv_bytes / GB:.1f} GB KV" if self.model.kv_bytes_per_token else ""
+        if self.model.kv_bytes_per_token and not self.tokens:
+            kv = " + KV not counted (MAX_MODEL_LEN unset)"
         count = f" x {self.count}" if self.count > 1 else ""
         relation = "<=" if self.fits else ">"
         return (f"{self.model.name}: {self.model.weight_bytes / GB:.1f} GB weights{kv} {relation} "
                 f"{self.capacity_gb:g} GB{count} x {self.margin:.2f} on {self.gpu}")
 
 
+def _env_number(config: EndpointConfig, name: str, default: float, kind: type = int) -> float:
+    value = config.env.get(name)
+    try:
+        number = kind(value) if value is not None else default
+    except ValueError:
+        raise FitError(f"{config.name}: env.{name}: not a number: {value!r}") from None
+    if number < 0 or (name == "GPU_MEMORY_UTILIZATION" and not 0 < number <= 1):
+        raise FitError(f"{config.name}: env.{name}: out of range: {value!r}")
+    return number
+
+
 def kv_tokens(config: EndpointConfig) -> int:
-    """Tokens the KV cache must hold: MAX_MODEL_LEN x MAX_CONCURRENCY (1 when unset)."""
-    return int(config.env.get("MAX_MODEL_LEN", 0)) * int(config.env.get("MAX_CONCURRENCY", 1))
+    """Tokens the KV cache must hold: MAX_MODEL_LEN x MAX_CONCURRENCY (0 when MAX_MODEL_LEN is unset)."""
+    return int(_env_number(config, "MAX_MODEL_LEN", 0)) * int(_env_number(config, "MAX_CONCURRENCY", 1))
 
 
 def check_gpus(config: EndpointConfig, model: ModelShape, catalog: dict[str, GpuType]) -> list[Fit]:
     """One Fit per GPU type of the endpoint (types missing from the catalog are the plan's error)."""
-    margin = float(config.env.get("GPU_MEMORY_UTILIZATION", DEFAULT_MARGIN))
+    margin = _env_number(config, "GPU_MEMORY_UTILIZATION", DEFAULT_MARGIN, float)
     return [Fit(t, model, kv_tokens(config), catalog[t].memory, config.gpu.count, margin)
             for t in config.gpu.types if t in catalog]
 

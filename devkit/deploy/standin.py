@@ -42,7 +42,9 @@ API_KEY = "rp_standin_key_0123456789abcdef"
 #: Container settings: a change to one of these is a new release (v2 updateEndpoint).
 _CONTAINER_FIELDS = ("image", "args", "disk", "ports", "env", "registry")
 
-#: A slice of v2's GPU catalog (GET /v2/catalog/gpus): ids, serverless pools and memory as RunPod lists them.
+#: A slice of v2's GPU catalog (GET /v2/catalog/gpus): type ids and memory as RunPod's docs list them
+#: ("GPU types"), pools as their "GPU pools" table groups them (docs.runpod.io/references/gpu-types); the
+#: RTX 3080 stands for a type the catalog lists without a serverless pool.
 CATALOG: tuple[GpuType, ...] = tuple(GpuType.model_validate(g) for g in (
     {"id": "NVIDIA RTX A4000", "name": "RTX A4000", "pool": "AMPERE_16", "manufacturer": "NVIDIA", "memory": 16},
     {"id": "NVIDIA RTX A4500", "name": "RTX A4500", "pool": "AMPERE_16", "manufacturer": "NVIDIA", "memory": 20},

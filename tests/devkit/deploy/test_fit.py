@@ -131,3 +131,17 @@ def test_every_repo_worker_fits_its_gpus(runpod, deploy):
     status, out = deploy("deploy", "--dry-run")
     assert status == 0, out
     assert "Qwen2.5-1.5B-Instruct: 3.1 GB weights + 14.1 GB KV <= 24 GB x 0.90 on NVIDIA L4" in out
+
+
+def test_a_bad_number_in_env_is_refused_naming_the_field(runpod, big, deploy, monkeypatch, workers_dir):
+    monkeypatch.setenv("BIG_MODEL_DIR", str(big))
+    workers_dir("big", BIG.replace('MAX_CONCURRENCY = "8"', 'MAX_CONCURRENCY = "eight"'))
+    status, out = deploy("deploy")
+    assert status == 2 and "big: env.MAX_CONCURRENCY: not a number: 'eight'" in out
+    assert runpod.writes() == []
+
+
+def test_without_max_model_len_the_kv_cache_is_said_not_to_be_counted():
+    fit = Fit("NVIDIA L40S", LLAMA_31_8B.shape("Llama-3.1-8B"), 0, 48, 1, 0.90)
+    assert fit.describe() == ("Llama-3.1-8B: 16.1 GB weights + KV not counted (MAX_MODEL_LEN unset) "
+                              "<= 48 GB x 0.90 on NVIDIA L40S")
