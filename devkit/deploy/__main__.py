@@ -87,8 +87,8 @@ def deploy(args: argparse.Namespace, configs: list[EndpointConfig], api: RunPodA
                 print(f"fit: {line}")
             refusals.extend(refused)
         if refusals:
-            raise fit.FitError("GPU-fit check refused, nothing was created: " + "; ".join(refusals)
-                               + " (change gpu.types, MAX_MODEL_LEN or MAX_CONCURRENCY, or pass --force)")
+            raise fit.FitError("GPU-fit check refused, nothing was created (change gpu.types, MAX_MODEL_LEN or "
+                               "MAX_CONCURRENCY, or pass --force):" + "".join(f"\n  {r}" for r in refusals))
     for plan in plans:
         print(plan.render())
     pending = [p for p in plans if p.has_changes]
