@@ -46,10 +46,19 @@ dev: setup ## Local RunPod endpoint on tiny models, all workers or WORKER=name (
 bench: setup ## Benchmarks on the CPU with tiny models (a few minutes): BENCH="dispatch llm-hf" picks some
 	$(PY) -m devkit.bench $(BENCH)
 
-# Needs RUNPOD_API_KEY; the image is REGISTRY/<worker>:TAG unless endpoint.toml names one. docs/deploy.md.
-.PHONY: deploy
-deploy: setup ## Create/update RunPod templates+endpoints (WORKER=name, DRY_RUN=1 shows the plan only)
-	$(PY) -m devkit.deploy $(if $(WORKER),--worker $(WORKER)) $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
+# RunPod REST API v2 (docs/deploy.md). Needs RUNPOD_API_KEY; the image is REGISTRY/<worker>:TAG unless
+# endpoint.toml names one; RUNPOD_REST_URL points elsewhere (a stand-in: python -m devkit.deploy.standin).
+DEPLOY_WORKERS = $(foreach w,$(WORKER),--worker $(w))
+TRUE_VALUES := 1 true yes
+.PHONY: deploy deploy-status undeploy
+deploy: setup ## Create/update RunPod endpoints after a GPU-fit check (WORKER=name, DRY_RUN=1 plan only, FORCE=1 no fit check)
+	$(PY) -m devkit.deploy deploy $(DEPLOY_WORKERS) $(if $(filter $(TRUE_VALUES),$(DRY_RUN)),--dry-run) $(if $(filter $(TRUE_VALUES),$(FORCE)),--force)
+
+deploy-status: setup ## State of each RunPod endpoint: workers by state, unhealthy ones, job URLs, image, GPU (WORKER=name)
+	$(PY) -m devkit.deploy status $(DEPLOY_WORKERS)
+
+undeploy: setup ## Delete RunPod endpoints (WORKER=name, else all); asks first unless YES=1
+	$(PY) -m devkit.deploy undeploy $(DEPLOY_WORKERS) $(if $(filter $(TRUE_VALUES),$(YES)),--yes)
 
 # Images (docs/images.md): docker buildx bake over docker-bake.hcl, models read from workers/*/model.toml.
 # REGISTRY, TAG and the bake variables can be set in the environment or on the command line;

@@ -1,1 +1,1 @@
-"""``make deploy``: create or update each worker's RunPod template and endpoint from its endpoint.toml."""
+"""`make deploy`, `make deploy-status`, `make undeploy`: RunPod endpoints of the workers, on REST API v2."""

@@ -1,118 +1,263 @@
-"""The request and response bodies of RunPod's REST API v1 (https://rest.runpod.io/v1) that deploy uses.
+"""The bodies of RunPod's REST API v2 (https://api.runpod.io/v2) that deploy sends and reads.
 
-Written from RunPod's published OpenAPI document (``/openapi.json``, "Runpod API" 0.1.0: schemas
-TemplateCreateInput, TemplateUpdateInput, EndpointCreateInput, EndpointUpdateInput, Template,
-Endpoint), limited to the fields deploy sets or reads. Request models forbid unknown fields, so a
-typo here fails in our tests, not in RunPod's API; response models ignore what they do not name.
-Field names are the API's camelCase on the wire (aliases), snake_case in Python.
+A trimmed, typed copy of RunPod's OpenAPI document "Runpod REST API" 2.0.0 (served at
+https://api.runpod.io/v2/openapi.json; the docs carry it per operation under "API reference v2",
+source file ``api-reference-v2/openapi.json`` of github.com/runpod/docs), limited to the operations
+deploy uses: ``createEndpoint`` (POST /v2/serverless), ``listEndpoints`` (GET /v2/serverless),
+``getEndpoint`` / ``updateEndpoint`` / ``deleteEndpoint`` (/v2/serverless/{id}),
+``listEndpointWorkers`` (GET /v2/serverless/{id}/workers) and ``listGpuTypes`` (GET /v2/catalog/gpus).
+Schemas: CreateEndpointRequest, UpdateEndpointRequest, CreateEndpointGpuConfig,
+UpdateEndpointGpuConfig, EndpointWorkers, QueueDelayScaling, RequestCountScaling, FlashBoot, Endpoint,
+ListEndpointsResponse, ListEndpointWorkersResponse, ListGpuTypesResponse, ErrorResponse.
+
+Request models forbid unknown fields, as v2 does (``unevaluatedProperties: false``; a 422 names the
+field), and carry the rules the document states in prose (one of gpu/cpu, image unless templateId,
+CUDA set vs floor, no idleTimeout with a REQUEST_COUNT queue scaler). Response models ignore fields
+they do not name, so a field RunPod adds within v2 does not break a deploy. Field names are v2's
+camelCase on the wire (aliases), snake_case in Python. Fields deploy never sets (args, ports, cpu
+configurations' memory, mounts...) are kept only where the schema needs them to be checked.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-#: The document's enum of GPU type ids (EndpointCreateInput.gpuTypeIds.items), minus its aliases
-#: with doubled spaces or a fused "TI", which name the same cards.
-GPU_TYPE_IDS = frozenset({
-    "NVIDIA GeForce RTX 4090", "NVIDIA A40", "NVIDIA RTX A5000", "NVIDIA GeForce RTX 5090",
-    "NVIDIA H100 80GB HBM3", "NVIDIA GeForce RTX 3090", "NVIDIA RTX A4500", "NVIDIA L40S", "NVIDIA H200",
-    "NVIDIA L4", "NVIDIA RTX 6000 Ada Generation", "NVIDIA A100-SXM4-80GB", "NVIDIA RTX 4000 Ada Generation",
-    "NVIDIA RTX A6000", "NVIDIA A100 80GB PCIe", "NVIDIA RTX 2000 Ada Generation", "NVIDIA RTX A4000",
-    "NVIDIA RTX PRO 6000 Blackwell Server Edition", "NVIDIA H100 PCIe", "NVIDIA H100 NVL", "NVIDIA L40",
-    "NVIDIA B200", "NVIDIA GeForce RTX 3080 Ti", "NVIDIA RTX PRO 6000 Blackwell Workstation Edition",
-    "NVIDIA GeForce RTX 3080", "NVIDIA GeForce RTX 3070", "AMD Instinct MI300X OAM",
-    "NVIDIA GeForce RTX 4080 SUPER", "Tesla V100-PCIE-16GB", "Tesla V100-SXM2-32GB",
-    "NVIDIA RTX 5000 Ada Generation", "NVIDIA GeForce RTX 4070 Ti", "NVIDIA RTX 4000 SFF Ada Generation",
-    "NVIDIA GeForce RTX 3090 Ti", "NVIDIA RTX A2000", "NVIDIA GeForce RTX 4080", "NVIDIA A30",
-    "NVIDIA GeForce RTX 5080", "Tesla V100-FHHL-16GB", "NVIDIA H200 NVL", "Tesla V100-SXM2-16GB",
-    "NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition", "NVIDIA A5000 Ada", "Tesla V100-PCIE-32GB",
-    "Tesla T4", "NVIDIA RTX A30",
-})
-
-
-def _known_gpu_types(types: list[str] | None) -> list[str] | None:
-    unknown = [t for t in types or () if t not in GPU_TYPE_IDS]
-    if unknown:
-        raise ValueError(f"unknown RunPod GPU type id(s): {', '.join(unknown)}")
-    return types
+CudaVersion = Annotated[str, Field(pattern=r"^\d+\.\d+$")]
+FlashBoot = Literal["OFF", "FLASHBOOT", "PRIORITY_FLASHBOOT"]
+EndpointType = Literal["QUEUE", "LOAD_BALANCER"]
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
     def body(self) -> dict[str, Any]:
-        """The JSON body: camelCase names, unset fields left out (RunPod applies its defaults)."""
-        return self.model_dump(by_alias=True, exclude_none=True)
+        """The JSON body: camelCase names, only the fields that were set (PATCH leaves the rest alone)."""
+        return self.model_dump(by_alias=True, exclude_unset=True)
 
 
-class _TemplateFields(_Request):
-    container_disk_in_gb: int | None = Field(None, ge=1)
-    container_registry_auth_id: str | None = None
-    env: dict[str, str] | None = None
-    image_name: str | None = None
-    name: str | None = None
+class QueueDelayScaling(_Request):
+    type: Literal["QUEUE_DELAY"]
+    queue_delay: float = Field(ge=0.5)
 
 
-class TemplateCreateInput(_TemplateFields):
-    name: str
-    image_name: str
-    is_serverless: bool | None = None
+class RequestCountScaling(_Request):
+    type: Literal["REQUEST_COUNT"]
+    request_count: int = Field(ge=1)
 
 
-class TemplateUpdateInput(_TemplateFields):
-    """PATCH /templates/{id}: every field optional; RunPod rolls the change out to bound endpoints."""
+EndpointScaling = Annotated[QueueDelayScaling | RequestCountScaling, Field(discriminator="type")]
 
 
-class _EndpointFields(_Request):
-    execution_timeout_ms: int | None = Field(None, ge=1)
-    flashboot: bool | None = None
-    gpu_count: int | None = Field(None, ge=1)
-    gpu_type_ids: list[str] | None = None
+class EndpointWorkers(_Request):
+    min: int | None = Field(None, ge=0)
+    max: int | None = Field(None, ge=0)
     idle_timeout: int | None = Field(None, ge=1, le=3600)
-    name: str | None = Field(None, max_length=191)
-    network_volume_id: str | None = None
+
+
+class CreateCpuConfig(_Request):
+    id: str = Field(min_length=1)
+    vcpu_count: int = Field(ge=2)
+
+
+class _GpuFields(_Request):
+    pools: list[str] | None = Field(None, min_length=1)
+    excluded_types: list[str] | None = None
+    count: int | None = Field(None, ge=1)
+    allowed_cuda_versions: list[CudaVersion] | None = None
+
+    @model_validator(mode="after")
+    def _cuda_set_or_floor(self) -> _GpuFields:
+        if self.allowed_cuda_versions and getattr(self, "min_cuda_version", None):
+            raise ValueError("a non-empty allowedCudaVersions and minCudaVersion exclude each other")
+        if self.excluded_types is not None and len(set(self.excluded_types)) != len(self.excluded_types):
+            raise ValueError("excludedTypes: items must be unique")
+        return self
+
+
+class CreateEndpointGpuConfig(_GpuFields):
+    pools: list[str] = Field(min_length=1)
+    min_cuda_version: CudaVersion | None = None
+
+
+class UpdateEndpointGpuConfig(_GpuFields):
+    #: "" clears the floor on update.
+    min_cuda_version: Annotated[str, Field(pattern=r"^$|^\d+\.\d+$")] | None = None
+
+    @model_validator(mode="after")
+    def _exclusions_need_pools(self) -> UpdateEndpointGpuConfig:
+        if self.excluded_types is not None and self.pools is None:
+            raise ValueError("excludedTypes requires pools (dependentRequired)")
+        return self
+
+
+class _ContainerConfig(_Request):
+    args: str | None = None
+    disk: int | None = Field(None, ge=1)
+    env: dict[str, str] | None = None
+    image: str | None = None
+    ports: list[str] | None = None
+    registry: str | None = None
+
+
+class _EndpointFields(_ContainerConfig):
+    cpu: list[CreateCpuConfig] | None = Field(None, min_length=1)
+    data_center_ids: list[str] | None = None
+    flashboot: FlashBoot | None = None
+    network_volumes: list[str] | None = None
     template_id: str | None = None
-    workers_max: int | None = Field(None, ge=0)
-    workers_min: int | None = Field(None, ge=0)
+    timeout: int | None = None
+    workers: EndpointWorkers | None = None
+    scaling: EndpointScaling | None = None
+    name: str | None = Field(None, min_length=1)
 
-    _gpu_types = field_validator("gpu_type_ids")(_known_gpu_types)
+    @model_validator(mode="after")
+    def _no_idle_timeout_when_scaling_on_requests(self) -> _EndpointFields:
+        # EndpointWorkers.idleTimeout: "Not applicable to queue-based endpoints scaling on requestCount".
+        if (isinstance(self.scaling, RequestCountScaling) and self.workers is not None
+                and self.workers.idle_timeout is not None and getattr(self, "type", "QUEUE") == "QUEUE"):
+            raise ValueError("workers.idleTimeout is not applicable to a queue endpoint scaling on requestCount")
+        return self
 
 
-class EndpointCreateInput(_EndpointFields):
-    template_id: str
+class CreateEndpointRequest(_EndpointFields):
+    name: str = Field(min_length=1)
+    type: EndpointType
+    scaling: EndpointScaling
+    gpu: CreateEndpointGpuConfig | None = None
+    template_id: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _create_rules(self) -> CreateEndpointRequest:
+        if (self.gpu is None) == (self.cpu is None):
+            raise ValueError("specify exactly one of gpu or cpu")
+        if self.image is None and self.template_id is None:
+            raise ValueError("image is required unless templateId is set")
+        if self.type == "LOAD_BALANCER" and not isinstance(self.scaling, RequestCountScaling):
+            raise ValueError("a LOAD_BALANCER endpoint scales on REQUEST_COUNT")
+        return self
 
 
-class EndpointUpdateInput(_EndpointFields):
-    """PATCH /endpoints/{id}: every field optional; RunPod rolls the change out to the workers."""
+class UpdateEndpointRequest(_EndpointFields):
+    """PATCH /v2/serverless/{id}: only the fields present change. Container changes (image, env)
+    create a new release that rolls out as workers cycle."""
+
+    gpu: UpdateEndpointGpuConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_compute_family(self) -> UpdateEndpointRequest:
+        if self.gpu is not None and self.cpu is not None:
+            raise ValueError("gpu and cpu exclude each other")
+        return self
+
+
+# --- responses ------------------------------------------------------------------------------------
 
 
 class _Resource(BaseModel):
     model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
-class Template(_Resource):
-    id: str
-    name: str
-    image_name: str | None = None
-    container_disk_in_gb: int | None = None
-    container_registry_auth_id: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    is_serverless: bool | None = None
+class EndpointGpuConfig(_Resource):
+    pools: list[str]
+    count: int = 1
+    excluded_types: list[str] = Field(default_factory=list)
+    allowed_cuda_versions: list[str] = Field(default_factory=list)
+    min_cuda_version: str | None = None
+
+
+class EndpointWorkersState(_Resource):
+    min: int
+    max: int
+    idle_timeout: int | None = None
+
+
+class ResponseQueueDelayScaling(_Resource):
+    type: Literal["QUEUE_DELAY"]
+    queue_delay: float
+
+
+class ResponseRequestCountScaling(_Resource):
+    type: Literal["REQUEST_COUNT"]
+    request_count: int
 
 
 class Endpoint(_Resource):
     id: str
-    name: str | None = None
-    template_id: str | None = None
-    gpu_type_ids: list[str] = Field(default_factory=list)
-    gpu_count: int | None = None
-    idle_timeout: int | None = None
-    execution_timeout_ms: int | None = None
-    #: Not in the document's Endpoint schema: None when the API does not report it.
-    flashboot: bool | None = None
-    network_volume_id: str | None = None
-    workers_min: int | None = None
-    workers_max: int | None = None
+    name: str
+    type: EndpointType | None = None
+    #: QueueBasedRequestUrls (run, runSync, status, stream, cancel, retry, purgeQueue, health) or
+    #: LoadBalancingRequestUrls (base, health): kept as v2 sends them, keyed by v2's names.
+    request_urls: dict[str, str] = Field(default_factory=dict)
+    image: str | None = None
+    disk: int | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    registry: str | None = None
+    gpu: EndpointGpuConfig | None = None
+    workers: EndpointWorkersState
+    scaling: Annotated[ResponseQueueDelayScaling | ResponseRequestCountScaling, Field(discriminator="type")]
+    data_center_ids: list[str]
+    network_volumes: list[str]
+    timeout: int
+    flashboot: FlashBoot
+    created_at: str
+
+
+class ListEndpointsResponse(_Resource):
+    endpoints: list[Endpoint]
+
+
+WorkerStatus = Literal["RUNNING", "IDLE", "INITIALIZING", "THROTTLED", "UNHEALTHY"]
+
+
+class Worker(_Resource):
+    id: str
+    status: WorkerStatus
+    is_stale: bool
+    gpu_count: int
+    version: int | None = None
+    image: str | None = None
+    uptime_seconds: int | None = None
+    gpu_type_id: str | None = None
+    data_center_id: str | None = None
+    started_at: str | None = None
+
+
+class WorkerSummary(_Resource):
+    running: int
+    idle: int
+    initializing: int
+    throttled: int
+    unhealthy: int
+    total: int
+
+
+class ListEndpointWorkersResponse(_Resource):
+    workers: list[Worker]
+    summary: WorkerSummary
+    endpoint_version: int | None = None
+
+
+class GpuType(_Resource):
+    id: str
+    name: str
+    #: Serverless pool id; None: not offered on serverless.
+    pool: str | None
+    manufacturer: str
+    #: VRAM in GB, as the catalog states it.
+    memory: int
+
+
+class ListGpuTypesResponse(_Resource):
+    gpus: list[GpuType]
+
+
+class ErrorResponse(_Resource):
+    """application/problem+json: every v2 error."""
+
+    title: str
+    status: int
+    detail: str
+    errors: list[str] = Field(default_factory=list)

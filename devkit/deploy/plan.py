@@ -1,8 +1,14 @@
-"""What deploy would change: the wanted template and endpoint of a worker, diffed against the account.
+"""What deploy would change: each worker's wanted v2 endpoint, diffed against the account's endpoints.
 
-Resources are matched by name (the worker's name, for both). Only fields the configuration manages
-are compared; an optional field left unset in endpoint.toml (network volume, registry credential) is
-not managed, so a value set in the console stays. The plan is pure data: apply() carries it out.
+v2 endpoints carry their container settings inline (image, disk, env, registry): there is no template
+to create or keep in step. Endpoints are matched by name (the worker's name; RunPod's console adds
+" -fb" to a FlashBoot endpoint's name, which is the same endpoint). Every field deploy manages is
+compared; the plan is pure data and `apply` carries it out.
+
+GPU types: endpoint.toml names GPU *types* (the catalog's ``id``, as pods take them); v2 endpoints
+take serverless *pools* and subtract types with ``excludedTypes`` (createEndpoint: "pick the pool
+that holds it and exclude the rest of that pool"). The wanted selection is the pools of the listed
+types, minus every other type of those pools, so workers land only on the cards endpoint.toml names.
 """
 
 from __future__ import annotations
@@ -12,160 +18,169 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from pydantic.alias_generators import to_camel
 
-from devkit.deploy.api_models import Endpoint, EndpointCreateInput, Template, TemplateCreateInput
-from devkit.endpoint_config import EndpointConfig
+from devkit import endpoint_config
+from devkit.deploy.api_models import (
+    CreateEndpointRequest,
+    Endpoint,
+    GpuType,
+    UpdateEndpointRequest,
+)
+from devkit.endpoint_config import EndpointConfig, validation_problems
 
 #: Suffix RunPod's console adds to the name of a FlashBoot endpoint; the endpoint is still ours.
 _FLASHBOOT_SUFFIX = " -fb"
+#: The fields deploy manages, in the order the plan prints them.
+MANAGED = ("image", "disk", "env", "registry", "gpu", "workers", "scaling", "timeout", "flashboot",
+           "dataCenterIds", "networkVolumes")
 
 
 class PlanError(ValueError):
-    """The account's state stops deploy (a name clash, duplicates); the message says what to fix."""
+    """The configuration or the account's state stops deploy; the message says what to fix."""
 
 
 @dataclass(frozen=True)
 class Change:
-    key: str  # the request model's (snake_case) field name
+    key: str  # v2's field name
     old: Any
     new: Any
-
-    @property
-    def api_field(self) -> str:
-        return to_camel(self.key)
-
-
-@dataclass(frozen=True)
-class Action:
-    resource: Literal["template", "endpoint"]
-    kind: Literal["create", "update", "unchanged"]
-    name: str
-    id: str | None = None
-    changes: tuple[Change, ...] = ()
-    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Plan:
     worker: str
-    template: Action
-    endpoint: Action
-    wanted_template: TemplateCreateInput = field(repr=False)
-    #: EndpointCreateInput minus templateId, which is only known once the template exists.
-    wanted_endpoint: dict[str, Any] = field(repr=False)
+    kind: Literal["create", "update", "unchanged"]
+    wanted: CreateEndpointRequest = field(repr=False)
+    endpoint_id: str | None = None
+    changes: tuple[Change, ...] = ()
 
     @property
     def has_changes(self) -> bool:
-        return self.template.kind != "unchanged" or self.endpoint.kind != "unchanged"
+        return self.kind != "unchanged"
 
     def render(self) -> str:
-        lines = [f"{self.worker}:"]
-        for action in (self.template, self.endpoint):
-            mark = {"create": "+", "update": "~", "unchanged": "="}[action.kind]
-            ident = f" ({action.id})" if action.id else ""
-            lines.append(f"  {mark} {action.resource} {action.name!r}{ident}: {action.kind}")
-            for change in action.changes:
-                if action.kind == "create":
-                    lines.append(f"      {change.api_field} = {_show(change.new)}")
-                else:
-                    lines.append(f"      {change.api_field}: {_show(change.old)} -> {_show(change.new)}")
-            lines.extend(f"      note: {note}" for note in action.notes)
+        mark = {"create": "+", "update": "~", "unchanged": "="}[self.kind]
+        ident = f" ({self.endpoint_id})" if self.endpoint_id else ""
+        lines = [f"{mark} endpoint {self.worker!r}{ident}: {self.kind}"]
+        for change in self.changes:
+            if self.kind == "create":
+                lines.append(f"    {change.key} = {_show(change.new)}")
+            else:
+                lines.append(f"    {change.key}: {_show(change.old)} -> {_show(change.new)}")
         return "\n".join(lines)
+
+    def update_body(self) -> UpdateEndpointRequest:
+        """PATCH body of the changed fields; gpu goes whole (pools without excludedTypes would clear them,
+        and an unsent CUDA constraint would stay), as do workers and scaling."""
+        body = self.wanted.model_dump(by_alias=True, exclude_unset=True)
+        fields = {c.key: body.get(c.key) for c in self.changes}
+        if "gpu" in fields:
+            gpu = dict(body["gpu"])
+            gpu.setdefault("excludedTypes", [])
+            gpu.setdefault("allowedCudaVersions", [])
+            gpu.setdefault("minCudaVersion", "")  # "" clears a floor the endpoint has
+            fields["gpu"] = gpu
+        return UpdateEndpointRequest.model_validate(fields)
 
 
 def _show(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def wanted_template(config: EndpointConfig, image: str) -> TemplateCreateInput:
-    return TemplateCreateInput(
-        name=config.name,
-        image_name=image,
-        is_serverless=True,
-        container_disk_in_gb=config.container.disk_gb,
-        container_registry_auth_id=config.container.registry_auth_id,
-        env=dict(config.env),
-        # The image's own CMD (`python -m <pkg>`) starts the worker: no override.
-    )
+def gpu_selection(config: EndpointConfig, catalog: dict[str, GpuType]) -> tuple[list[str], list[str]]:
+    """(pools, excludedTypes) that allow exactly ``gpu.types``."""
+    where = f"{endpoint_config.WORKERS_DIR / config.name / 'endpoint.toml'}: gpu.types"
+    unknown = [t for t in config.gpu.types if t not in catalog]
+    if unknown:
+        raise PlanError(f"{where}: not in RunPod's GPU catalog: {', '.join(unknown)}")
+    no_pool = [t for t in config.gpu.types if catalog[t].pool is None]
+    if no_pool:
+        raise PlanError(f"{where}: not offered on serverless (no pool in the catalog): {', '.join(no_pool)}")
+    pools = sorted({catalog[t].pool for t in config.gpu.types})  # type: ignore[misc]
+    excluded = sorted(t.id for t in catalog.values() if t.pool in pools and t.id not in config.gpu.types)
+    return pools, excluded
 
 
-def wanted_endpoint(config: EndpointConfig) -> dict[str, Any]:
+def wanted_endpoint(config: EndpointConfig, image: str, catalog: dict[str, GpuType]) -> CreateEndpointRequest:
     scaling = config.effective_scaling()
-    fields = {
+    pools, excluded = gpu_selection(config, catalog)
+    gpu: dict[str, Any] = {"pools": pools, "count": config.gpu.count}
+    if excluded:
+        gpu["excludedTypes"] = excluded
+    if config.gpu.allowed_cuda_versions:
+        gpu["allowedCudaVersions"] = sorted(config.gpu.allowed_cuda_versions)
+    elif (floor := config.min_cuda_version()) is not None:
+        gpu["minCudaVersion"] = floor
+    workers: dict[str, Any] = {"min": scaling.min_workers, "max": scaling.max_workers}
+    if config.scaler.type == "QUEUE_DELAY":
+        workers["idleTimeout"] = scaling.idle_timeout  # v2 refuses it with a REQUEST_COUNT queue scaler
+        scaler: dict[str, Any] = {"type": "QUEUE_DELAY", "queueDelay": config.scaler.value}
+    else:
+        scaler = {"type": "REQUEST_COUNT", "requestCount": int(config.scaler.value)}
+    body: dict[str, Any] = {
         "name": config.name,
-        "gpu_type_ids": list(config.gpu.types),
-        "gpu_count": config.gpu.count,
-        "idle_timeout": scaling.idle_timeout,
-        "execution_timeout_ms": scaling.execution_timeout * 1000,
-        "flashboot": scaling.flashboot,
-        "workers_min": scaling.min_workers,
-        "workers_max": scaling.max_workers,
-        "network_volume_id": config.container.network_volume_id,
+        "type": "QUEUE",  # every worker here is a queue worker (the runpod SDK's job loop)
+        "image": image,
+        "disk": config.container.disk_gb,
+        "env": dict(config.env),
+        "gpu": gpu,
+        "workers": workers,
+        "scaling": scaler,
+        "timeout": scaling.execution_timeout * 1000,
+        "flashboot": "FLASHBOOT" if scaling.flashboot else "OFF",
+        "dataCenterIds": list(config.placement.data_centers),
+        "networkVolumes": list(config.placement.network_volumes),
     }
-    # Validated now, with a placeholder id, so a bad value fails at plan time, not mid-apply.
+    if config.container.registry_auth_id:
+        body["registry"] = config.container.registry_auth_id
     try:
-        EndpointCreateInput(template_id="planned", **fields)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise PlanError(f"{config.name}: RunPod would refuse this endpoint: {problems}") from None
-    return {k: v for k, v in fields.items() if v is not None}
+        return CreateEndpointRequest.model_validate(body)
+    except ValidationError as exc:  # caught here, before any call, rather than as a 422 mid-apply
+        raise PlanError(f"{config.name}: RunPod v2 would refuse this endpoint: {validation_problems(exc)}") from None
 
 
-def make_plan(config: EndpointConfig, image: str, templates: list[Template], endpoints: list[Endpoint]) -> Plan:
-    template_body = wanted_template(config, image)
-    endpoint_fields = wanted_endpoint(config)
-    template = _one(config.name, [t for t in templates if t.name == config.name], "templates")
-    endpoint = _one(config.name, [e for e in endpoints if _endpoint_name(e) == config.name], "endpoints")
-
-    template_fields = template_body.model_dump(exclude_none=True, exclude={"name"})
-    if template is None:
-        template_action = Action("template", "create", config.name, changes=_all(template_fields))
+def managed_fields(source: CreateEndpointRequest | Endpoint) -> dict[str, Any]:
+    """The managed fields of a wanted body or of an endpoint, in one comparable form."""
+    if isinstance(source, CreateEndpointRequest):
+        data = source.model_dump(by_alias=True, exclude_unset=True)
     else:
-        if template.is_serverless is False:
-            raise PlanError(f"template {config.name!r} ({template.id}) is a Pod template: rename or delete it")
-        template_fields.pop("is_serverless")  # create-only; checked above
-        changes = _diff(template_fields, template)
-        template_action = Action("template", "update" if changes else "unchanged", config.name, template.id,
-                                 changes)
-
-    wanted = dict(endpoint_fields)
-    if template is not None:
-        wanted["template_id"] = template.id
-    if endpoint is None:
-        endpoint_action = Action("endpoint", "create", config.name, changes=_all(wanted))
-    else:
-        notes: tuple[str, ...] = ()
-        if endpoint.flashboot is None:
-            wanted.pop("flashboot")
-            notes = ("flashboot is not reported by the API: set at create time, not compared",)
-        if template is None:
-            wanted["template_id"] = "(new template)"
-        changes = _diff(wanted, endpoint, exclude=frozenset({"name"}))
-        endpoint_action = Action("endpoint", "update" if changes else "unchanged", config.name, endpoint.id,
-                                 changes, notes)
-    return Plan(config.name, template_action, endpoint_action, template_body, endpoint_fields)
+        data = source.model_dump(by_alias=True, exclude={"request_urls"})
+    gpu = data.get("gpu") or {}
+    data["gpu"] = {
+        "pools": sorted(gpu.get("pools") or []),
+        "count": gpu.get("count", 1),
+        "excludedTypes": sorted(gpu.get("excludedTypes") or []),
+        "allowedCudaVersions": sorted(gpu.get("allowedCudaVersions") or []),
+        "minCudaVersion": gpu.get("minCudaVersion") or None,
+    }
+    data["scaling"] = {k: v for k, v in data["scaling"].items() if v is not None}
+    data["workers"] = {k: v for k, v in data["workers"].items() if v is not None}
+    data.setdefault("registry", None)
+    data["env"] = data.get("env") or {}
+    return {key: data.get(key) for key in MANAGED}
 
 
-def _endpoint_name(endpoint: Endpoint) -> str | None:
-    return endpoint.name.removesuffix(_FLASHBOOT_SUFFIX) if endpoint.name else None
+def endpoint_name(endpoint: Endpoint) -> str:
+    return endpoint.name.removesuffix(_FLASHBOOT_SUFFIX)
 
 
-def _one(name: str, matches: list, kind: str):
+def find_endpoint(name: str, endpoints: list[Endpoint]) -> Endpoint | None:
+    matches = [e for e in endpoints if endpoint_name(e) == name]
     if len(matches) > 1:
         ids = ", ".join(m.id for m in matches)
-        raise PlanError(f"{len(matches)} {kind} are named {name!r} ({ids}): delete or rename the extras")
+        raise PlanError(f"{len(matches)} endpoints are named {name!r} ({ids}): delete or rename the extras")
     return matches[0] if matches else None
 
 
-def _all(fields: dict[str, Any]) -> tuple[Change, ...]:
-    return tuple(Change(k, None, v) for k, v in sorted(fields.items()))
-
-
-def _diff(wanted: dict[str, Any], current: Template | Endpoint,
-          exclude: frozenset[str] = frozenset()) -> tuple[Change, ...]:
-    return tuple(
-        Change(k, getattr(current, k), v)
-        for k, v in sorted(wanted.items())
-        if k not in exclude and getattr(current, k) != v
-    )
+def make_plan(config: EndpointConfig, image: str, catalog: dict[str, GpuType], endpoints: list[Endpoint]) -> Plan:
+    wanted = wanted_endpoint(config, image, catalog)
+    new = managed_fields(wanted)
+    current = find_endpoint(config.name, endpoints)
+    if current is None:
+        return Plan(config.name, "create", wanted, changes=tuple(Change(k, None, new[k]) for k in MANAGED))
+    if current.type not in (None, "QUEUE"):
+        raise PlanError(f"endpoint {current.name!r} ({current.id}) is a {current.type} endpoint and v2 cannot "
+                        "change an endpoint's type: rename or delete it")
+    old = managed_fields(current)
+    changes = tuple(Change(k, old[k], new[k]) for k in MANAGED if old[k] != new[k])
+    return Plan(config.name, "update" if changes else "unchanged", wanted, current.id, changes)

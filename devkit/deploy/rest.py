@@ -1,7 +1,11 @@
-"""The calls deploy makes to RunPod's REST API v1, typed with api_models; errors are devkit.client's.
+"""The calls deploy makes to RunPod's REST API v2, typed with api_models; errors are devkit.client's.
 
-The API key travels only in the Authorization header; it is never logged, printed or kept in a repr,
-and is scrubbed from any error text the server echoes.
+Base URL ``https://api.runpod.io/v2`` (RunPod docs, "Migrate from API v1": v1 at rest.runpod.io/v1 was
+retired on 1 December 2026), overridable with RUNPOD_REST_URL (the tests' stand-in). The API key is
+read from RUNPOD_API_KEY only and travels only in the Authorization header: it is never logged,
+printed or kept in a repr, and it is scrubbed from any error text the server echoes. 429 and 5xx are
+retried with backoff (devkit.client.retry, honouring v2's Retry-After); any other error is raised at
+once as one line: v2's problem+json ``detail`` and its per-field ``errors``.
 """
 
 from __future__ import annotations
@@ -10,19 +14,22 @@ import os
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
-from devkit.client.errors import ClientError, api_error
+from devkit.client.errors import ApiError, ClientError, api_error
 from devkit.client.retry import RetryPolicy, send_with_retries
 from devkit.deploy.api_models import (
+    CreateEndpointRequest,
     Endpoint,
-    EndpointCreateInput,
-    EndpointUpdateInput,
-    Template,
-    TemplateCreateInput,
-    TemplateUpdateInput,
+    ErrorResponse,
+    GpuType,
+    ListEndpointsResponse,
+    ListEndpointWorkersResponse,
+    ListGpuTypesResponse,
+    UpdateEndpointRequest,
 )
 
-DEFAULT_REST_URL = "https://rest.runpod.io/v1"
+DEFAULT_REST_URL = "https://api.runpod.io/v2"
 
 
 class MissingApiKey(ClientError):
@@ -32,9 +39,9 @@ class MissingApiKey(ClientError):
 
 
 class RunPodApi:
-    def __init__(self, api_key: str | None = None, *, base_url: str | None = None,
-                 retry: RetryPolicy | None = None, transport: httpx.BaseTransport | None = None):
-        api_key = api_key if api_key is not None else os.environ.get("RUNPOD_API_KEY")
+    def __init__(self, *, base_url: str | None = None, retry: RetryPolicy | None = None,
+                 transport: httpx.BaseTransport | None = None):
+        api_key = os.environ.get("RUNPOD_API_KEY")
         if not api_key:
             raise MissingApiKey()
         self._api_key = api_key
@@ -55,36 +62,49 @@ class RunPodApi:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def list_templates(self) -> list[Template]:
-        # Templates bound to an endpoint are left out of the list unless asked for: ours always are.
-        body = self._call("GET", "/templates", params={"includeEndpointBoundTemplates": "true"})
-        return [Template.model_validate(t) for t in body]
+    # --- operations ---------------------------------------------------------------------------------
 
     def list_endpoints(self) -> list[Endpoint]:
-        return [Endpoint.model_validate(e) for e in self._call("GET", "/endpoints")]
+        return ListEndpointsResponse.model_validate(self._call("GET", "/serverless")).endpoints
 
-    def create_template(self, body: TemplateCreateInput) -> Template:
-        return Template.model_validate(self._call("POST", "/templates", json=body.body(), create=True))
+    def get_endpoint(self, endpoint_id: str) -> Endpoint:
+        return Endpoint.model_validate(self._call("GET", f"/serverless/{endpoint_id}"))
 
-    def update_template(self, template_id: str, body: TemplateUpdateInput) -> Template:
-        return Template.model_validate(self._call("PATCH", f"/templates/{template_id}", json=body.body()))
+    def create_endpoint(self, body: CreateEndpointRequest) -> Endpoint:
+        return Endpoint.model_validate(self._call("POST", "/serverless", json=body.body(), create=True))
 
-    def delete_template(self, template_id: str) -> None:
-        self._call("DELETE", f"/templates/{template_id}")
-
-    def create_endpoint(self, body: EndpointCreateInput) -> Endpoint:
-        return Endpoint.model_validate(self._call("POST", "/endpoints", json=body.body(), create=True))
-
-    def update_endpoint(self, endpoint_id: str, body: EndpointUpdateInput) -> Endpoint:
-        return Endpoint.model_validate(self._call("PATCH", f"/endpoints/{endpoint_id}", json=body.body()))
+    def update_endpoint(self, endpoint_id: str, body: UpdateEndpointRequest) -> Endpoint:
+        return Endpoint.model_validate(self._call("PATCH", f"/serverless/{endpoint_id}", json=body.body()))
 
     def delete_endpoint(self, endpoint_id: str) -> None:
-        self._call("DELETE", f"/endpoints/{endpoint_id}")
+        """Deletes the endpoint and its bound template (v2 deleteEndpoint); workers stop, jobs are cancelled."""
+        self._call("DELETE", f"/serverless/{endpoint_id}")
+
+    def list_workers(self, endpoint_id: str) -> ListEndpointWorkersResponse:
+        return ListEndpointWorkersResponse.model_validate(self._call("GET", f"/serverless/{endpoint_id}/workers"))
+
+    def list_gpu_types(self) -> list[GpuType]:
+        return ListGpuTypesResponse.model_validate(self._call("GET", "/catalog/gpus")).gpus
+
+    # --- transport ----------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, create: bool = False, **kwargs: Any) -> Any:
         # A create that reached the server is not resent after a network error: it may have been made.
         response = send_with_retries(lambda: self._http.request(method, self.base_url + path, **kwargs),
                                      self.retry, resend_after_delivery=not create)
         if response.is_error:
-            raise api_error(response, secret=self._api_key)
+            raise self._error(response)
         return response.json() if response.content else None
+
+    def _error(self, response: httpx.Response) -> ApiError:
+        error = api_error(response, secret=self._api_key)
+        try:
+            problem = ErrorResponse.model_validate(response.json())
+        except (ValueError, ValidationError):
+            return error
+        # v2's problem+json: the detail, then each field it refused ("$: additional properties 'x' not allowed").
+        message = "; ".join([problem.detail, *problem.errors]).replace(self._api_key, "***")
+        if error.status in (401, 403):
+            message += " (check RUNPOD_API_KEY)"
+        request = response.request
+        return type(error)(error.status, message, request.method, str(request.url.copy_with(query=None)))

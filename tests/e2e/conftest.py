@@ -36,7 +36,7 @@ def endpoint_factory() -> Callable[..., LocalEndpoint]:
     """``endpoint_factory(workers, env=None, scaling=None, api_key=None, ready=True, timeout=180)``.
 
     ``ready`` waits until one worker of each name is in its job loop (set ``min_workers`` in
-    ``scaling`` to keep it: the development profile stops idle workers after a few seconds).
+    ``scaling`` to keep it: the development profile stops idle workers after its 30 s idle timeout).
     """
     started: dict[str, LocalEndpoint] = {}
 
