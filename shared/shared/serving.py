@@ -55,7 +55,7 @@ STATE_DIR_ENV = "WORKER_STATE_DIR"
 FAILED_START_CONCURRENCY = 8
 
 #: Characters of an unexpected exception's text quoted in the NOT_READY message (the traceback is in the log).
-QUOTED_ERROR_CHARS = 300
+QUOTED_ERROR_CHARS = 1000
 
 
 class Worker(Protocol):
