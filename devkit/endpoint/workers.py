@@ -142,6 +142,7 @@ class WorkerPool:
         self._last_failure_at = float("-inf")
         self._closing = False
         self._ticker: asyncio.Task | None = None
+        self._last_tick = time.monotonic()
         self._disks: tempfile.TemporaryDirectory | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -264,10 +265,13 @@ class WorkerPool:
 
     async def _watch_containers(self, now: float) -> None:
         """Startup timeouts, missed pings, stops past their grace, restarts due, and forgetting old workers."""
+        # After a stall of this endpoint's own loop, pings may be waiting unread: judge them next tick.
+        pings_read = now - self._last_tick < 1.0
+        self._last_tick = now
         for worker in list(self.workers.values()):
             if worker.state is WorkerState.STARTING and now - worker.started_at > STARTUP_TIMEOUT_S:
                 self._kill(worker, f"not in the job loop {STARTUP_TIMEOUT_S} s after its start")
-            elif worker.state is WorkerState.READY and now > _ping_deadline(worker):
+            elif worker.state is WorkerState.READY and pings_read and now > _ping_deadline(worker):
                 silent = f"no ping for {now - (worker.last_ping or worker.ready_at):.0f} s"
                 self._mark_unhealthy(worker, f"it stopped answering: {silent} (one is due every "
                                              f"{PING_INTERVAL_MS / 1000:g} s)")
