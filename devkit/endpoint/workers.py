@@ -148,7 +148,7 @@ class WorkerPool:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._disks = tempfile.TemporaryDirectory(prefix=f"local-endpoint-{self.name}-")
+        self._disks = tempfile.TemporaryDirectory(prefix=f"local-endpoint-{self.name}-", ignore_cleanup_errors=True)
         self._ticker = asyncio.create_task(self._tick_forever(), name=f"pool-{self.name}")
 
     async def stop(self) -> None:

@@ -182,6 +182,18 @@ def test_a_frozen_worker_is_marked_unhealthy_and_its_job_served_by_a_replacement
     assert frozen_pid not in endpoint.worker_pids("freezes-once").values()  # killed, not left stopped
 
 
+def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace_period(endpoint_factory, fixture_worker,
+                                                                       runpod_endpoint, caplog):
+    endpoint = endpoint_factory([fixture_worker("ignores_sigterm")])
+    pid = runpod_endpoint(endpoint, "ignores-sigterm").run_sync({}, timeout=60)["pid"]
+    # Idle past the development profile's idle_timeout it gets SIGTERM, which it never sees.
+    deadline = time.monotonic() + 60
+    while pid in endpoint.worker_pids("ignores-sigterm").values():
+        assert time.monotonic() < deadline, "the worker was not killed"
+        time.sleep(0.2)
+    assert any("still running 10 s after SIGTERM, killing it" in r.getMessage() for r in caplog.records)
+
+
 def test_a_worker_flooding_its_log_keeps_serving_and_stops_when_told(endpoint_factory, fixture_worker,
                                                                     runpod_endpoint):
     endpoint = endpoint_factory([fixture_worker("floods_its_log")])
