@@ -14,7 +14,8 @@ or ``make dev`` / ``make dev WORKER=progress-demo`` (``python -m devkit.endpoint
 Modules: `spec` (what runs for an endpoint id), `jobs` (queue and job state machine), `scaling` (when to
 start and stop workers), `workers` (process supervision), `worker_api` (what the SDK calls), `client_api`
 (RunPod's REST API), `job_request` (the body of /run and /runsync), `openai_api` (OpenAI routes; its
-docstring is the worker convention for them), `webhooks`, `server` (LocalEndpoint).
+docstring is the worker convention for them), `worker_output` (reading what workers print), `webhooks`,
+`server` (LocalEndpoint).
 
 Client paths, RunPod's queue API (docs "Send API requests" and "Operation reference"; the paths and query
 parameters runpod-python, runpod/js-sdk and runpod/go-sdk call). The endpoint id is the worker's name; the
@@ -59,17 +60,25 @@ Lifecycle decisions:
   envelope) and its worker gets the id on its job-stop poll, which cancels the job's task; late results are
   dropped. The stop is re-sent every second for 10 s, because the SDK ignores a stop that arrives before the
   job's task exists.
-- A worker whose result carries ``stopPod`` (``refresh_worker``) gets no new job and is told to stop.
-- A worker that exits (crash, kill, refresh_worker) is replaced by the same scaling rule. Each job it held
-  goes back to the head of the queue, keeping its id (``health.jobs.retried`` counts it); a job lost on its
-  second attempt FAILS with an INTERNAL envelope naming the exit, so a job that kills its worker cannot
-  crash workers forever. A retried job's stream restarts: /stream clients may see chunks of both attempts.
-- A worker that exits before it first asks for a job failed its startup: the reason is the text after
-  shared.serving.STARTUP_FAILURE_MARKER in its stderr (else its exit code and last stderr line). It shows in
-  /health (``startupFailure``, ``workers.unhealthy``), `wait_ready` raises StartupFailed with it, and the jobs
-  waiting FAIL with a NOT_READY envelope holding it. A worker not in its job loop 7 min after its start
-  (RunPod's limit) is killed and counts as a failed start. No restart while nothing waits; a new job starts one
-  new attempt (at most one every 5 s). A worker that then starts clears ``startupFailure``.
+- A worker whose result carries ``stopPod`` (``refresh_worker``) gets no new job and is told to stop; one
+  still running 10 s after SIGTERM is killed.
+- Each worker is a container: a worker id and a folder of its own (WORKER_STATE_DIR, its disk). A worker
+  whose process exits unasked (crash, kill) is restarted in the same container after 1 s, then 2 s; the third
+  exit in a row marks it unhealthy (``workers.unhealthy`` in /health, an error in the log): no more restarts,
+  and a new container replaces it by the scaling rule (after a worker that never served, at most one start
+  every 5 s). Nothing fails the jobs waiting meanwhile: they stay IN_QUEUE, as on RunPod (see workers.py).
+  Each job a dead process held goes back to the head of the queue, keeping its id (``health.jobs.retried``
+  counts it); a job lost on its second attempt FAILS with an INTERNAL envelope naming the exit, so a job that
+  kills its worker cannot crash workers forever. A retried job's stream restarts: /stream clients may see
+  chunks of both attempts.
+- A worker whose setup failed in a way no restart fixes (shared.serving) is in its job loop and fails every
+  job with NOT_READY, the cause and the fix; the text after shared.serving.STARTUP_FAILURE_MARKER in its
+  stderr shows in /health (``startupFailure``) and `wait_ready` raises StartupFailed with it, as it does when
+  a worker that never served turns unhealthy. A worker not in its job loop 7 min after its start (RunPod's
+  limit) is killed. A worker that starts fine clears ``startupFailure``.
+- Pings: the SDK's heartbeat process pings every 1 s here (RUNPOD_PING_INTERVAL); a worker in its job loop
+  silent for 10 s (60 s before its first ping) is frozen: killed, unhealthy, replaced, its jobs queued again.
+- Worker output is read in chunks, split into lines cut to 8 KiB (worker_output), and logged.
 - Results are kept 30 min after /run jobs end and 1 min after /runsync jobs end, then /status is a 404;
   a job's TTL cuts that short, and so does ``/status/<id>?ttl=<ms>`` (deleted that long after the call).
   /purge-queue cancels the waiting jobs (their status shows CANCELLED) and leaves running ones.

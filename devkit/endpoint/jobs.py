@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from shared.errors import JobTimeout, NotReady, WorkerError
+from shared.errors import JobTimeout, WorkerError
 
 
 class Status(StrEnum):
@@ -380,14 +380,6 @@ class JobQueue:
         if lost:
             self.queued.fire()
         return lost
-
-    def fail_queued(self, reason: str) -> list[Job]:
-        """Startup failed: the waiting jobs fail with the reason instead of waiting forever."""
-        waiting = [*self._queue, *self._low]
-        for job in waiting:
-            job.error = NotReady(reason).to_job_error()
-            self._end(job, Status.FAILED)
-        return waiting
 
     def sweep(self) -> int:
         """Forget finished jobs past their retention, and every job past its TTL whatever its state (RunPod

@@ -84,7 +84,10 @@ async def job_stream(request: Request, name: str, worker_id: str, job_id: str) -
 
 @router.get("/ping/{worker_id}")
 async def ping(request: Request, name: str, worker_id: str) -> Response:
-    _pool(request, name, worker_id)
+    """The SDK's heartbeat (RUNPOD_WEBHOOK_PING): a worker that stops sending it is frozen (workers.PING_TIMEOUT_S)."""
+    pool = request.app.state.pools.get(name)
+    if pool is None or pool.pinged(worker_id) is None:
+        raise HTTPException(status_code=404, detail="unknown worker")
     return JSONResponse({})
 
 

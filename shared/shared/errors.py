@@ -10,6 +10,7 @@ The error tree (codes are stable API: clients branch on them, never on messages)
     ├── GpuOutOfMemory                GPU_OUT_OF_MEMORY   caches are freed; the worker keeps serving
     ├── JobTimeout                    TIMEOUT             the job ran past its own time limit
     ├── NotReady                      NOT_READY           startup failed or the model is not loaded
+    │   └── StartupError              NOT_READY           setup found what a restart cannot fix: cause + fix
     └── DeviceFailure                 DEVICE_FAILURE      unrecoverable: the worker asks to be replaced
 
 On the wire a failed job carries ``error`` = a JSON *string* (runpod-python issue 299: a non-string
@@ -126,6 +127,21 @@ class JobTimeout(WorkerError):
 class NotReady(WorkerError):
     code = "NOT_READY"
     retryable = True
+
+
+class StartupError(NotReady):
+    """Setup found a problem that no restart can fix (a bad setting, missing weights, a model that cannot be
+    served or does not fit): shared.serving keeps the worker in its job loop answering every job with it.
+
+    ``cause`` says what is wrong (which variable, which value), ``fix`` what to change; the message joins
+    them into one sentence.
+    """
+
+    retryable = False
+
+    def __init__(self, cause: str, fix: str):
+        self.cause, self.fix = cause, fix
+        super().__init__(f"{cause}; {fix}")
 
 
 class DeviceFailure(WorkerError):

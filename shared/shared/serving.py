@@ -3,6 +3,26 @@
 A worker is any object with ``setup()`` (load the model; may raise) and ``handler(job)`` (sync,
 async, generator or async generator). Its package's ``__main__`` calls ``serve(Worker())``, so the
 image's start command is ``python -m <package>`` and nothing heavy happens at import time.
+
+A failed startup follows RunPod's own rules. An exited container is restarted, and after repeated
+exits the worker is marked unhealthy while its jobs stay IN_QUEUE with nothing telling the client why
+(RunPod docs, "Worker overview": worker states, Unhealthy; runpod-workers/worker-vllm issue 29). So the
+failure is classified by its type, never by its message:
+
+- `StartupError` (setup checked and found what no restart fixes: a bad setting, a missing or unreadable
+  model folder, a model the engine cannot serve, weights that do not fit): the worker enters the SDK's
+  job loop anyway and fails every job it takes at once with NOT_READY carrying the cause and the fix,
+  as worker-vllm's entrypoint does for failures it recognises (src/main.py, src/startup_errors.py).
+- Anything else (a device error, CUDA init failing, a file system hiccup, an unexpected bug) may pass
+  on a restart: the process exits with STARTUP_FAILURE_EXIT so the platform restarts it, after writing
+  a marker file. A container's disk lives as long as the worker ("Container disk: temporary storage that
+  exists only while a worker is running", RunPod docs, "Storage options"), so a restart of the same
+  worker finds the marker: a repeat of the failure answers jobs as above instead of exiting again, and
+  a queue never hangs on a broken image. A new worker starts with a clean disk and gets its own try.
+  A setup that succeeds removes the marker.
+
+The marker lives in WORKER_STATE_DIR (default: the temp folder, in the container's writable layer; the
+local endpoint gives each of its worker containers its own folder).
 """
 
 from __future__ import annotations
@@ -10,21 +30,32 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from shared import settings
-from shared.errors import guard
+from shared.errors import StartupError, failure_result, guard
 
 log = logging.getLogger(__name__)
 
-#: Prefix of the one log line (stderr) that says why startup failed; the local endpoint shows what
-#: follows it in /health and in the error of the jobs that were waiting.
+#: Prefix of the one stderr line that says why startup failed; the local endpoint shows what follows it
+#: in /health (``startupFailure``) and in the log.
 STARTUP_FAILURE_MARKER = "worker startup failed:"
 
-#: Exit status of a worker whose startup failed (distinct from a crash mid-job).
+#: Exit status of a worker whose startup failed in a way a restart may fix (distinct from a crash mid-job).
 STARTUP_FAILURE_EXIT = 3
+
+#: Env var naming a folder that lives as long as the worker's container (see the module docstring).
+STATE_DIR_ENV = "WORKER_STATE_DIR"
+
+#: Jobs a worker whose startup failed takes at once: each is answered in well under a millisecond.
+FAILED_START_CONCURRENCY = 8
+
+#: Characters of an unexpected exception's text quoted in the NOT_READY message (the traceback is in the log).
+QUOTED_ERROR_CHARS = 1000
 
 
 class Worker(Protocol):
@@ -42,9 +73,12 @@ def max_concurrency(worker: Worker) -> int:
 
 def runpod_config(worker: Worker) -> dict[str, Any]:
     """The config handed to ``runpod.serverless.start``."""
-    limit = max_concurrency(worker)
+    return _config(guard(worker.handler), max_concurrency(worker))
+
+
+def _config(handler: Callable, limit: int) -> dict[str, Any]:
     return {
-        "handler": guard(worker.handler),
+        "handler": handler,
         # Generator workers: /stream clients get chunks as they come, /run + /status clients the list.
         "return_aggregate_stream": True,
         "concurrency_modifier": _fixed(limit),
@@ -66,18 +100,81 @@ def configure_logging() -> None:
     )
 
 
+def failure_marker(worker: Worker) -> Path:
+    """The file saying that this worker's startup already failed once in this container."""
+    folder = os.environ.get(STATE_DIR_ENV, "").strip() or tempfile.gettempdir()
+    kind = type(worker)
+    return Path(folder) / f"startup-failed-{kind.__module__}.{kind.__qualname__}"
+
+
 def start_up(worker: Worker) -> dict[str, Any]:
-    """Validate settings and run ``setup()`` once; exit non-zero with the reason if either fails."""
+    """Validate settings and run ``setup()`` once: the job loop's config, or a failed start's (see the module
+    docstring); exits with STARTUP_FAILURE_EXIT for a first failure that a restart may fix."""
     started = time.perf_counter()
+    marker = failure_marker(worker)
     try:
         config = runpod_config(worker)
         worker.setup()
+    except StartupError as exc:
+        log.error("startup failed", exc_info=exc)
+        return failed_start(exc)
     except Exception as exc:
         log.error("startup failed", exc_info=exc)
-        print(f"{STARTUP_FAILURE_MARKER} {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(STARTUP_FAILURE_EXIT) from None
+        first = _read(marker)
+        if first is None:
+            _exit_for_restart(marker, exc)
+        return failed_start(repeated_failure(exc, first))
+    marker.unlink(missing_ok=True)
     log.info("%s ready in %.2f s", type(worker).__name__, time.perf_counter() - started)
     return config
+
+
+def repeated_failure(exc: BaseException, first: str) -> StartupError:
+    """A failure a restart was meant to fix, seen again after the restart."""
+    text = _quoted(exc)
+    also = "" if first == text else f" (before the restart: {first})"
+    return StartupError(
+        f"setup failed again after the platform restarted this worker: {text}{also}",
+        "a restart does not fix it: the traceback is in this worker's log; fix the image, its settings or "
+        "the endpoint's GPU type and redeploy",
+    )
+
+
+def failed_start(error: StartupError) -> dict[str, Any]:
+    """The job loop's config for a worker that cannot serve: every job fails at once with ``error``.
+
+    Said once here, in the log and on stderr for the local endpoint; the jobs are answered silently.
+    """
+    log.error("this worker cannot serve (%s); every job it takes fails with %s", error.message, error.code)
+    print(f"{STARTUP_FAILURE_MARKER} {error.message}", file=sys.stderr, flush=True)
+    answer = failure_result(error)
+
+    async def not_ready(job: dict[str, Any]) -> dict[str, Any]:
+        return dict(answer)  # the SDK pops keys off what a handler returns
+
+    return _config(not_ready, FAILED_START_CONCURRENCY)
+
+
+def _exit_for_restart(marker: Path, exc: BaseException) -> None:
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(_quoted(exc))
+    except OSError as error:  # without the marker a repeat exits again: still the platform's own rules
+        log.warning("could not write the startup failure marker %s: %s", marker, error)
+    print(f"{STARTUP_FAILURE_MARKER} {_quoted(exc)} (exiting: a restart may fix it)", file=sys.stderr, flush=True)
+    raise SystemExit(STARTUP_FAILURE_EXIT) from None
+
+
+def _read(marker: Path) -> str | None:
+    try:
+        return marker.read_text()
+    except OSError:
+        return None
+
+
+def _quoted(exc: BaseException) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, whatever the exception printed
+    return text if len(text) <= QUOTED_ERROR_CHARS else text[:QUOTED_ERROR_CHARS] + "..."
 
 
 def serve(worker: Worker) -> None:

@@ -1,4 +1,5 @@
-"""Worker lifecycle behind the local endpoint: concurrency, timeouts, crashes, startup failures."""
+"""Worker lifecycle behind the local endpoint: concurrency, timeouts, crashes, startup failures, frozen and noisy
+workers, all on RunPod's rules (devkit.endpoint.workers, shared.serving)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from floods_its_log import LONG_LINE_BYTES
 from setup_fails import REASON
+from setup_hits_device_error import ERROR
 
 from devkit.endpoint import StartupFailed
 
@@ -102,18 +105,107 @@ def test_a_worker_that_dies_on_every_attempt_fails_the_job_with_the_reason(endpo
     assert "exit code 17" in error["message"] and "2 attempts" in error["message"]
 
 
-def test_startup_failure_shows_in_health_and_fails_waiting_jobs(endpoint_factory, fixture_worker,
-                                                                runpod_endpoint, await_status, http):
+def health_of(http, endpoint, name: str) -> dict:
+    return http.get(f"{endpoint.base_url}/v2/{name}/health").json()
+
+
+def wait_for_health(http, endpoint, name: str, ok, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while not ok(health := health_of(http, endpoint, name)):
+        assert time.monotonic() < deadline, health
+        time.sleep(0.2)
+    return health
+
+
+def test_a_worker_that_cannot_start_fails_each_job_at_once_with_not_ready_its_cause_and_fix(
+        endpoint_factory, fixture_worker, runpod_endpoint, await_status, http):
     endpoint = endpoint_factory([fixture_worker("setup_fails")], ready=False)
-    job = runpod_endpoint(endpoint, "setup-fails").run({"x": 1})
-    body = await_status(endpoint, "setup-fails", job.job_id, "FAILED", timeout=60)
+    client = runpod_endpoint(endpoint, "setup-fails")
+    for job in (client.run({"x": 1}), client.run({"x": 2})):
+        body = await_status(endpoint, "setup-fails", job.job_id, "FAILED", timeout=60)
+        assert json.loads(body["error"]) == {"code": "NOT_READY", "message": REASON, "retryable": False}
+        assert body["executionTime"] < 1000  # failed as soon as it was taken, by the endpoint's own clock
+    health = health_of(http, endpoint, "setup-fails")
+    assert health["startupFailure"] == REASON
+    assert health["workers"]["unhealthy"] == 0  # up and answering: RunPod sees a ready worker
+    assert health["jobs"]["failed"] >= 2 and health["jobs"]["retried"] == 0
+
+
+def test_a_startup_failure_a_restart_may_fix_exits_then_the_restarted_worker_answers_jobs(
+        endpoint_factory, fixture_worker, runpod_endpoint, await_status, http, tmp_path_factory):
+    starts = tmp_path_factory.mktemp("device-error") / "starts.log"
+    endpoint = endpoint_factory([fixture_worker("setup_hits_device_error", env={"RECORD_FILE": str(starts)})],
+                                ready=False)
+    job = runpod_endpoint(endpoint, "setup-hits-device-error").run({"x": 1})
+    body = await_status(endpoint, "setup-hits-device-error", job.job_id, "FAILED", timeout=60)
     error = json.loads(body["error"])
-    assert error["code"] == "NOT_READY"
-    assert REASON in error["message"]
-    health = http.get(f"{endpoint.base_url}/v2/setup-fails/health").json()
-    assert REASON in health["startupFailure"]
-    assert health["workers"]["unhealthy"] >= 1
-    assert health["jobs"]["failed"] >= 1
+    assert error["code"] == "NOT_READY" and error["retryable"] is False
+    assert "setup failed again after the platform restarted this worker" in error["message"]
+    assert f"DeviceError: {ERROR}" in error["message"]
+    assert body["executionTime"] < 1000
+    # The first process exited for a restart; the second, in the same container, answered the job.
+    assert len(set(starts.read_text().split())) == 2
+    assert ERROR in health_of(http, endpoint, "setup-hits-device-error")["startupFailure"]
+
+
+def test_a_worker_that_keeps_exiting_is_marked_unhealthy_and_its_job_stays_in_queue(
+        endpoint_factory, fixture_worker, runpod_endpoint, http):
+    endpoint = endpoint_factory([fixture_worker("exits_at_start")], ready=False)
+    job = runpod_endpoint(endpoint, "exits-at-start").run({"x": 1})
+    try:
+        health = wait_for_health(http, endpoint, "exits-at-start", lambda h: h["workers"]["unhealthy"] >= 1)
+        assert "exited 3 times in a row" in health["startupFailure"]
+        assert "loading the native library" in health["startupFailure"]
+        assert job.status() == "IN_QUEUE"  # as on RunPod: nothing fails it, nothing runs it
+        assert health["jobs"]["failed"] == 0
+    finally:
+        job.cancel()  # no demand left: no more replacements
+
+
+def test_wait_ready_raises_when_workers_keep_exiting(endpoint_factory, fixture_worker):
+    endpoint = endpoint_factory([fixture_worker("exits_at_start", min_workers=1)], ready=False)
+    with pytest.raises(StartupFailed, match="exited 3 times in a row"):
+        endpoint.wait_ready("exits-at-start", timeout=60)
+
+
+def test_a_frozen_worker_is_marked_unhealthy_and_its_job_served_by_a_replacement(
+        endpoint_factory, fixture_worker, runpod_endpoint, await_status, http, tmp_path_factory):
+    flag = tmp_path_factory.mktemp("freeze") / "frozen.pid"
+    endpoint = endpoint_factory([fixture_worker("freezes_once", env={"FREEZE_FLAG": str(flag)})])
+    job = runpod_endpoint(endpoint, "freezes-once").run({"x": 1})
+    body = await_status(endpoint, "freezes-once", job.job_id, "COMPLETED", "FAILED", timeout=90)
+    assert body["status"] == "COMPLETED"
+    frozen_pid = int(flag.read_text())
+    assert body["output"]["pid"] != frozen_pid
+    health = health_of(http, endpoint, "freezes-once")
+    assert health["workers"]["unhealthy"] == 1 and health["jobs"]["retried"] == 1
+    assert frozen_pid not in endpoint.worker_pids("freezes-once").values()  # killed, not left stopped
+
+
+def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace_period(endpoint_factory, fixture_worker,
+                                                                       runpod_endpoint, caplog):
+    endpoint = endpoint_factory([fixture_worker("ignores_sigterm")])
+    pid = runpod_endpoint(endpoint, "ignores-sigterm").run_sync({}, timeout=60)["pid"]
+    # Idle past the development profile's idle_timeout it gets SIGTERM, which it never sees.
+    deadline = time.monotonic() + 60
+    while pid in endpoint.worker_pids("ignores-sigterm").values():
+        assert time.monotonic() < deadline, "the worker was not killed"
+        time.sleep(0.2)
+    assert any("still running 10 s after SIGTERM, killing it" in r.getMessage() for r in caplog.records)
+
+
+def test_a_worker_flooding_its_log_keeps_serving_and_stops_when_told(endpoint_factory, fixture_worker,
+                                                                    runpod_endpoint):
+    endpoint = endpoint_factory([fixture_worker("floods_its_log")])
+    client = runpod_endpoint(endpoint, "floods-its-log")
+    outputs = [client.run_sync({"n": n}, timeout=60) for n in range(3)]
+    assert all(output is not None and output["printed"] > 2 * LONG_LINE_BYTES for output in outputs)
+    assert len({output["pid"] for output in outputs}) == 1
+    # Idle past the development profile's idle_timeout: told to stop (SIGTERM), it exits.
+    deadline = time.monotonic() + 60
+    while outputs[0]["pid"] in endpoint.worker_pids("floods-its-log").values():
+        assert time.monotonic() < deadline, "the worker did not stop"
+        time.sleep(0.2)
 
 
 def test_wait_ready_raises_the_startup_failure(endpoint_factory, fixture_worker):
@@ -154,13 +246,9 @@ def test_a_worker_asking_to_be_replaced_fails_its_job_and_is_replaced(endpoint_f
 
 def test_a_warm_worker_that_cannot_start_shows_in_health_without_any_job(endpoint_factory, fixture_worker, http):
     endpoint = endpoint_factory([fixture_worker("setup_fails", min_workers=1)], ready=False)
-    deadline = time.monotonic() + 60
-    while (health := http.get(f"{endpoint.base_url}/v2/setup-fails/health").json())["startupFailure"] is None:
-        assert time.monotonic() < deadline, health
-        time.sleep(0.2)
-    assert health["startupFailure"] == f"NotReady: {REASON}"
-    assert health["workers"] == {"idle": 0, "initializing": 0, "ready": 0, "running": 0, "throttled": 0,
-                                 "unhealthy": 1}
-    time.sleep(1)  # min_workers does not restart a worker that cannot start: no crash loop
-    assert len(endpoint.worker_pids("setup-fails")) == 0
-    assert http.get(f"{endpoint.base_url}/v2/setup-fails/health").json()["workers"]["unhealthy"] == 1
+    health = wait_for_health(http, endpoint, "setup-fails", lambda h: h["startupFailure"] is not None)
+    assert health["startupFailure"] == REASON
+    # In its job loop, answering jobs with the reason: no crash loop, and nothing unhealthy.
+    assert health["workers"] == {"idle": 1, "initializing": 0, "ready": 1, "running": 0, "throttled": 0,
+                                 "unhealthy": 0}
+    assert len(endpoint.worker_pids("setup-fails")) == 1

@@ -1,11 +1,11 @@
-"""shared.settings: bounded numbers and baked folders from environment variables."""
+"""shared.settings: bounded numbers and baked folders from environment variables, refused as StartupError."""
 
 from __future__ import annotations
 
 import pytest
 
 from shared import settings
-from shared.errors import NotReady
+from shared.errors import NotReady, StartupError
 
 
 def test_unset_or_blank_number_gives_the_default(monkeypatch):
@@ -36,21 +36,24 @@ def test_number_within_bounds_is_parsed_as_its_kind(monkeypatch):
 )
 def test_bad_number_names_the_variable_its_bounds_and_the_value(monkeypatch, raw, kind, expected):
     monkeypatch.setenv("KNOB", raw)
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(StartupError) as info:
         settings.number("KNOB", 1, minimum=1, maximum=10, kind=kind)
-    assert str(info.value) == expected
+    assert info.value.cause == expected
+    assert "set KNOB to" in info.value.fix and "between 1 and 10" in info.value.fix
+    assert info.value.code == "NOT_READY" and info.value.retryable is False
 
 
 def test_number_without_maximum_says_its_minimum(monkeypatch):
     monkeypatch.setenv("KNOB", "-1")
-    with pytest.raises(ValueError, match="KNOB must be a whole number >= 1, got '-1'"):
+    with pytest.raises(StartupError, match="KNOB must be a whole number >= 1, got '-1'"):
         settings.number("KNOB", 1, minimum=1)
 
 
-def test_required_folder_unset_is_not_ready(monkeypatch):
+def test_required_folder_unset_is_a_startup_error_saying_what_to_set(monkeypatch):
     monkeypatch.delenv("MODEL_PATH", raising=False)
-    with pytest.raises(NotReady, match="MODEL_PATH is not set"):
+    with pytest.raises(StartupError, match="MODEL_PATH is not set; set it to the folder") as info:
         settings.folder("MODEL_PATH")
+    assert isinstance(info.value, NotReady)
 
 
 def test_optional_folder_unset_is_none(monkeypatch):
@@ -58,12 +61,12 @@ def test_optional_folder_unset_is_none(monkeypatch):
     assert settings.folder("VAE_PATH", required=False) is None
 
 
-def test_folder_that_is_missing_or_lacks_its_file_is_not_ready(monkeypatch, tmp_path):
+def test_folder_that_is_missing_or_lacks_its_file_is_a_startup_error(monkeypatch, tmp_path):
     monkeypatch.setenv("MODEL_PATH", str(tmp_path / "absent"))
-    with pytest.raises(NotReady, match="is not a folder"):
+    with pytest.raises(StartupError, match=r"is not a folder.*bake the weights into the image"):
         settings.folder("MODEL_PATH")
     monkeypatch.setenv("MODEL_PATH", str(tmp_path))
-    with pytest.raises(NotReady, match=r"holds no model \(no config.json\)"):
+    with pytest.raises(StartupError, match=r"holds no model \(no config.json\)"):
         settings.folder("MODEL_PATH", holds="config.json")
     (tmp_path / "config.json").write_text("{}")
     assert settings.folder("MODEL_PATH", holds="config.json") == tmp_path

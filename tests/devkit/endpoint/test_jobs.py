@@ -200,15 +200,6 @@ def test_jobs_of_a_dead_worker_go_back_to_the_head_of_the_queue_then_fail(queue)
     assert queue.counts()["retried"] == 3
 
 
-def test_a_startup_failure_fails_waiting_jobs_with_not_ready_and_the_reason(queue):
-    job = queue.submit({})
-    assert queue.fail_queued("worker x failed to start: no weights") == [job]
-    assert job.status is Status.FAILED
-    error = json.loads(job.error)
-    assert error["code"] == "NOT_READY"
-    assert "no weights" in error["message"]
-
-
 def test_purge_cancels_queued_jobs_and_leaves_running_ones(queue):
     running, waiting = queue.submit({}), queue.submit({})
     queue.take("w1", 1)

@@ -1,4 +1,5 @@
-"""Startup: MODEL_PATH checks, the served name from model.toml, the context cap, the load call's choices."""
+"""Startup: MODEL_PATH checks, the served name from model.toml, the context cap, the load call's choices; what no
+restart fixes is a StartupError (shared.serving answers jobs with it)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,36 @@ import torch
 from transformers import AutoConfig
 
 from devkit.fixtures.llm import CONTEXT
-from llm_hf.kv_cache import UnsupportedCache
-from llm_hf.loading import MODEL_TOML, context_length, model_path, served_name
+from llm_hf.loading import MODEL_TOML, context_length, load, model_path, served_name
 from llm_hf.worker import LlmHf
-from shared.errors import NotReady
+from shared.errors import StartupError
 
 
-def test_setup_without_model_path_is_not_ready(monkeypatch):
+def test_setup_without_model_path_is_a_startup_error(monkeypatch):
     monkeypatch.delenv("MODEL_PATH", raising=False)
-    with pytest.raises(NotReady, match="MODEL_PATH is not set"):
+    with pytest.raises(StartupError, match="MODEL_PATH is not set"):
         LlmHf().setup()
 
 
-def test_setup_with_an_empty_folder_is_not_ready(monkeypatch, tmp_path):
+def test_setup_with_an_empty_folder_is_a_startup_error(monkeypatch, tmp_path):
     monkeypatch.setenv("MODEL_PATH", str(tmp_path))
-    with pytest.raises(NotReady, match="no model"):
+    with pytest.raises(StartupError, match="no model"):
         model_path()
+
+
+def test_a_folder_without_safetensors_weights_is_a_startup_error(tmp_path, tiny_llm_dir):
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / name).write_bytes((tiny_llm_dir / name).read_bytes())
+    with pytest.raises(StartupError, match=r"holds no \*.safetensors weights; bake"):
+        load(tmp_path)
+
+
+def test_a_model_transformers_cannot_build_is_a_startup_error(tmp_path, tiny_llm_dir):
+    (tmp_path / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    (tmp_path / "model.safetensors").write_bytes((tiny_llm_dir / "model.safetensors").read_bytes())
+    with pytest.raises(StartupError, match="holds a model transformers cannot build") as info:
+        load(tmp_path)
+    assert "requirements.txt" in info.value.fix
 
 
 def test_served_name_is_the_model_toml_id_unless_overridden(monkeypatch, tiny_llm_dir):
@@ -51,7 +66,7 @@ def test_max_model_len_caps_the_context(monkeypatch, tiny_llm_dir, limit, expect
 @pytest.mark.parametrize("limit", ["lots", "1"])
 def test_bad_max_model_len_is_refused(monkeypatch, tiny_llm_dir, limit):
     monkeypatch.setenv("MAX_MODEL_LEN", limit)
-    with pytest.raises(ValueError, match="MAX_MODEL_LEN"):
+    with pytest.raises(StartupError, match="MAX_MODEL_LEN"):
         context_length(AutoConfig.from_pretrained(tiny_llm_dir))
 
 
@@ -75,7 +90,7 @@ def test_a_sliding_window_model_fails_setup_with_the_reason(monkeypatch, tmp_pat
     monkeypatch.setenv("MODEL_PATH", str(tmp_path))
     llm = LlmHf()
     try:
-        with pytest.raises(UnsupportedCache, match="DynamicSlidingWindowLayer"):
+        with pytest.raises(StartupError, match=r"DynamicSlidingWindowLayer.*serve it with the llm-vllm worker"):
             llm.setup()
     finally:
         llm.close()

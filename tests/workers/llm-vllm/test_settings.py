@@ -36,7 +36,7 @@ def test_every_unparsable_variable_is_named_at_once(tiny_llm_dir):
     with pytest.raises(EngineSettingsError) as caught:
         settings.load(tiny_llm_dir, {"MAX_MODEL_LEN": "lots", "DTYPE": "float8", "ENFORCE_EAGER": "maybe",
                                      "GPU_MEMORY_UTILIZATION": "most"})
-    problems = caught.value.problems
+    problems = caught.value.refusals
     assert [problem.split("=")[0] for problem in problems] == [
         "MAX_MODEL_LEN", "GPU_MEMORY_UTILIZATION", "DTYPE", "ENFORCE_EAGER"]
     assert "invalid choice: 'float8'" in problems[2]
@@ -52,7 +52,7 @@ def test_settings_vllm_refuses_for_this_model_name_the_variable(tiny_llm_dir):
 def test_out_of_range_value_names_the_variable_and_its_bound(tiny_llm_dir):
     with pytest.raises(EngineSettingsError) as caught:
         settings.check(settings.load(tiny_llm_dir, {"GPU_MEMORY_UTILIZATION": "1.5"}))
-    assert caught.value.problems == ["GPU_MEMORY_UTILIZATION='1.5': Input should be less than or equal to 1"]
+    assert caught.value.refusals == ["GPU_MEMORY_UTILIZATION='1.5': Input should be less than or equal to 1"]
 
 
 def test_unrelated_variables_that_share_a_vllm_option_name_are_ignored(tiny_llm_dir):

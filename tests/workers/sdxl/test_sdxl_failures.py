@@ -154,14 +154,25 @@ def test_small_results_stay_inline_even_with_a_bucket(check, run_job, worker, mo
         ({"PROGRESS_INTERVAL_S": "-1"}, "PROGRESS_INTERVAL_S"),
     ],
 )
-def test_setup_fails_fast_on_bad_settings(monkeypatch, tiny_sdxl_dir, env, words):
+def test_setup_fails_fast_on_bad_settings_with_a_startup_error(monkeypatch, tiny_sdxl_dir, env, words):
     from sdxl.worker import SdxlWorker
+    from shared.errors import StartupError
 
     monkeypatch.setenv("MODEL_PATH", str(tiny_sdxl_dir))
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    with pytest.raises(Exception, match=words):
+    with pytest.raises(StartupError, match=words):
         SdxlWorker().setup()
+
+
+def test_a_model_folder_without_a_pipeline_is_a_startup_error(monkeypatch, tmp_path):
+    from sdxl.worker import SdxlWorker
+    from shared.errors import StartupError
+
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path))
+    with pytest.raises(StartupError, match=r"holds no model \(no model_index.json\)") as info:
+        SdxlWorker().setup()
+    assert "MODEL_PATH" in info.value.fix
 
 
 def test_a_worker_that_was_not_set_up_is_not_ready(check):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import settings
+from shared.errors import StartupError
 
 #: The one place the production model is named; the image build reads it too.
 MODEL_TOML = Path(__file__).resolve().parents[1] / "model.toml"
@@ -31,18 +32,34 @@ def model_path() -> Path:
 
 def load(path: Path) -> LoadedModel:
     """Tokenizer and model from a local folder, with the call production uses: offline, safetensors only,
-    bf16 (fp16 without bf16 support) on a GPU, fp32 on the CPU."""
+    bf16 (fp16 without bf16 support) on a GPU, fp32 on the CPU.
+
+    What no restart fixes is a StartupError (shared.serving): no weights, a model transformers cannot build
+    (it says so with ValueError or KeyError), weights that do not fit the GPU. Anything else, an OSError
+    reading the files included, may pass on a restart.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if not any(path.glob("*.safetensors")):
+        raise StartupError(f"MODEL_PATH={path} holds no *.safetensors weights",
+                           "bake the model's safetensors files into that folder (the only format loaded)")
     on_gpu = torch.cuda.is_available()
     dtype = torch.float32
     if on_gpu:
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype, device_map="cuda" if on_gpu else "cpu", use_safetensors=True, local_files_only=True
-    )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, device_map="cuda" if on_gpu else "cpu", use_safetensors=True, local_files_only=True
+        )
+    except torch.cuda.OutOfMemoryError as exc:
+        raise StartupError(f"the model at MODEL_PATH={path} does not fit in this GPU's memory",
+                           "deploy the endpoint on a GPU with more memory, or bake a smaller model") from exc
+    except (ValueError, KeyError) as exc:
+        raise StartupError(f"MODEL_PATH={path} holds a model transformers cannot build ({type(exc).__name__}: "
+                           f"{exc})", "bake a causal LM whose architecture this worker's transformers release "
+                           "supports, or pin a release that has it in requirements.txt") from exc
     model.eval()
     return LoadedModel(
         model=model,

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from llm_hf.batching import BatchEngine
+from llm_hf.kv_cache import UnsupportedCache
 from llm_hf.loading import LoadedModel, load, model_path
 from llm_hf.prompting import PromptBuilder
+from shared.errors import StartupError
 from shared.llm.inputs import Sampling
 from shared.llm.openai import model_list
 from shared.llm.outputs import render
@@ -23,12 +25,18 @@ class LlmHf:
     max_concurrency = 8
 
     def setup(self) -> None:
-        self.loaded: LoadedModel = load(model_path())
+        path = model_path()
+        self.loaded: LoadedModel = load(path)
         self.prompts = PromptBuilder(self.loaded.tokenizer, self.loaded.context)
         self.engine = BatchEngine(self.loaded.model, self.loaded.tokenizer, self.loaded.eos_ids).start()
         # One tiny generation before the first job: a model the batcher cannot serve (e.g. a sliding-window
         # cache) fails startup with the reason, and the first job does not pay the kernels' warm-up.
-        asyncio.run(self._warm_up())
+        try:
+            asyncio.run(self._warm_up())
+        except UnsupportedCache as exc:
+            self.close()
+            raise StartupError(f"the model at MODEL_PATH={path} cannot be served by llm-hf: {exc}",
+                               "serve it with the llm-vllm worker, or bake a model with full attention only") from exc
 
     async def _warm_up(self) -> None:
         warm_up = Sampling(temperature=0, ignore_eos=True)

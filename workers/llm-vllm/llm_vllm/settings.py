@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.errors import StartupError
+
 #: Engine options (vLLM's ``AsyncEngineArgs``) a deployment may set, one env var each.
 ENGINE_OPTIONS = (
     "max_model_len",
@@ -73,12 +75,16 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-class EngineSettingsError(ValueError):
-    """Engine settings that vLLM refuses; the message names every offending environment variable."""
+class EngineSettingsError(StartupError):
+    """Engine settings that vLLM refuses; the message names every offending environment variable. No restart
+    fixes them: the worker answers every job with them (shared.serving)."""
 
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("invalid engine settings: " + "; ".join(problems))
+    def __init__(self, refusals: list[str]):
+        #: One line per refused variable (``problems`` is the envelope's list of input fields: none here).
+        self.refusals = refusals
+        super().__init__("invalid engine settings: " + "; ".join(refusals),
+                         "change or unset the variables named in the endpoint's environment (they take the values "
+                         "of `vllm serve`'s options of the same name)")
 
 
 class _ParseError(Exception):

@@ -22,7 +22,8 @@ from shared.llm.requests import parse_job
 
 log = logging.getLogger(__name__)
 
-#: Exit status of a worker whose engine died while serving (3 is a failed startup, see shared.serving).
+#: Exit status of a worker whose engine died while serving (3 is a startup failure a restart may fix, see
+#: shared.serving).
 ENGINE_DIED_EXIT = 4
 #: Seconds between the engine's death and the exit: the failed in-flight jobs post their errors first
 #: (shorter than the 2 s after which shared.errors stops a worker that yielded a device failure).

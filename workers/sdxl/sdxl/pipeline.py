@@ -36,7 +36,7 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 from PIL.Image import Image
 
 from sdxl.inputs import Job
-from shared.errors import GpuOutOfMemory, InvalidOutput, free_gpu_cache
+from shared.errors import GpuOutOfMemory, InvalidOutput, StartupError, free_gpu_cache
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,25 @@ def release_memory() -> None:
 
 
 def load(model_path: Path, *, vae_path: Path | None = None, refiner_path: Path | None = None) -> Pipelines:
-    """Load the baked model onto the best device (the production call: ``from_pretrained`` of the folder)."""
+    """Load the baked model onto the best device (the production call: ``from_pretrained`` of the folder).
+
+    What no restart fixes is a StartupError (shared.serving): a pipeline diffusers cannot build from the
+    folders (it says so with ValueError), weights that do not fit the GPU. An OSError reading them may pass.
+    """
+    try:
+        return _load(model_path, vae_path=vae_path, refiner_path=refiner_path)
+    except torch.cuda.OutOfMemoryError as exc:
+        raise StartupError(
+            f"{'SDXL and its refiner do' if refiner_path else 'SDXL does'} not fit in this GPU's memory",
+            "deploy the endpoint on a GPU with more memory (24 GB or more for base + refiner), or unset REFINER_PATH",
+        ) from exc
+    except ValueError as exc:
+        raise StartupError(f"the SDXL folders (MODEL_PATH, VAE_PATH, REFINER_PATH) hold a pipeline diffusers cannot "
+                           f"build ({exc})", "rebuild the image from model.toml, which names compatible "
+                           "weights") from exc
+
+
+def _load(model_path: Path, *, vae_path: Path | None, refiner_path: Path | None) -> Pipelines:
     started = time.perf_counter()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.float16 if device.type == "cuda" else torch.float32

@@ -31,10 +31,11 @@ class SdxlWorker:
         self.pipelines = None
 
     def setup(self) -> None:
-        """Read settings (failing fast on bad ones), then load the model onto the GPU and warm it up."""
-        model_path = settings.folder("MODEL_PATH")
-        vae_path = settings.folder("VAE_PATH", required=False)
-        refiner_path = settings.folder("REFINER_PATH", required=False)
+        """Read settings (a bad one is a StartupError, answered to every job), then load the model onto the GPU
+        and warm it up."""
+        model_path = settings.folder("MODEL_PATH", holds="model_index.json")
+        vae_path = settings.folder("VAE_PATH", required=False, holds="config.json")
+        refiner_path = settings.folder("REFINER_PATH", required=False, holds="model_index.json")
         self.response_limit = response_limit()
         self.bucket = Bucket.from_env()
         self.progress_interval_s = settings.number(
