@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from shared import payload
-from shared.errors import BadInput, OutputTooLarge
+from shared.errors import BadInput, OutputTooLarge, StartupError
 from shared.payload import Bucket, FileRef, OutputFile, deliver, response_limit, response_size
 
 FILES = [OutputFile("0.bin", b"\x00" * 3000, "application/octet-stream"), OutputFile("1.bin", b"\x01" * 10, "text/x")]
@@ -37,7 +37,7 @@ def test_limit_comes_from_max_response_bytes(monkeypatch):
 @pytest.mark.parametrize("raw", ["ten", "0", "-5", "20000001", "1.5"])
 def test_limit_refuses_values_runpod_would_not_honour(monkeypatch, raw):
     monkeypatch.setenv("MAX_RESPONSE_BYTES", raw)
-    with pytest.raises(ValueError, match="MAX_RESPONSE_BYTES"):
+    with pytest.raises(StartupError, match="MAX_RESPONSE_BYTES"):
         response_limit()
 
 
