@@ -8,13 +8,12 @@ image's start command is ``python -m <package>`` and nothing heavy happens at im
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from shared import settings
+from shared import logs, settings
 from shared.errors import guard
 
 log = logging.getLogger(__name__)
@@ -58,14 +57,6 @@ def _fixed(limit: int) -> Callable[[int], int]:
     return concurrency_modifier
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def start_up(worker: Worker) -> dict[str, Any]:
     """Validate settings and run ``setup()`` once; exit non-zero with the reason if either fails."""
     started = time.perf_counter()
@@ -81,7 +72,7 @@ def start_up(worker: Worker) -> dict[str, Any]:
 
 
 def serve(worker: Worker) -> None:
-    configure_logging()
+    logs.configure()
     config = start_up(worker)
     # After setup: a failed setup exits without paying runpod's ~2 s import. job_loop runs the SDK's
     # start() with a loop that takes the next job as soon as a slot frees (no 1 s idle per job).
