@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -61,3 +62,20 @@ def s3_bucket(s3_server):
     name = f"bucket-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=name)
     return s3_server, name, client
+
+
+async def _chunks_with_a_busy_consumer(handler, job_input, engine_busy) -> list:
+    """A streamed job's chunks as seen by a consumer that is busy (posting its second chunk, as the SDK's
+    job loop does) until ``engine_busy()`` turns false. The second: a chat stream's first chunk (the role)
+    comes before the engine has the request."""
+    chunks = handler({"id": "job", "input": job_input})
+    got = [await anext(chunks), await anext(chunks)]
+    while engine_busy():
+        await asyncio.sleep(0.01)
+    return got + [chunk async for chunk in chunks]
+
+
+@pytest.fixture(scope="session")
+def busy_consumer_chunks():
+    """``await busy_consumer_chunks(handler, job_input, engine_busy)``: see `_chunks_with_a_busy_consumer`."""
+    return _chunks_with_a_busy_consumer

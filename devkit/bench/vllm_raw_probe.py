@@ -30,6 +30,13 @@ async def stream_once(engine, request: dict, request_id: str) -> int:
     return tokens
 
 
+def answer(value: object) -> None:
+    """One answer line in one write: print() writes its parts one by one, and a line vLLM logs from its
+    engine-core thread meanwhile would land inside the answer."""
+    sys.stdout.write(f"{ANSWER} {value}\n")
+    sys.stdout.flush()
+
+
 async def main(request: dict) -> None:
     from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -37,11 +44,11 @@ async def main(request: dict) -> None:
 
     engine = AsyncLLM.from_engine_args(settings.load(Path(os.environ["MODEL_PATH"])).engine_args())
     try:
-        print(ANSWER, "ready", flush=True)
+        answer("ready")
         rounds = 0
         while await asyncio.to_thread(sys.stdin.readline):
             rounds += 1
-            print(ANSWER, await stream_once(engine, request, f"round-{rounds}"), flush=True)
+            answer(await stream_once(engine, request, f"round-{rounds}"))
     finally:
         engine.shutdown()
 

@@ -20,7 +20,8 @@ On the wire a failed job carries ``error`` = a JSON *string* (runpod-python issu
      "problems": [{"field": "messages.0.role", "reason": "...", "value": "robot"}]}
 
 `guard` wraps a handler of any kind (sync, async, generator, async generator) so that every failure
-takes that path, including a generator that fails midway (runpod-python issue 397).
+takes that path, including a generator that fails midway (runpod-python issue 397), and so that every
+line logged while a job runs carries its id (``shared.logs.job_context``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from shared.logs import job_context
 
 log = logging.getLogger(__name__)
 
@@ -239,10 +242,11 @@ def guard(handler: Callable) -> Callable:
 def _guard_async(handler: Callable) -> Callable:
     @functools.wraps(handler)
     async def guarded(job: dict) -> Any:
-        try:
-            return await handler(job)
-        except Exception as exc:
-            return failure_result(_report(exc, job))
+        with job_context(job):
+            try:
+                return await handler(job)
+            except Exception as exc:
+                return failure_result(_report(exc, job))
 
     return guarded
 
@@ -250,14 +254,15 @@ def _guard_async(handler: Callable) -> Callable:
 def _guard_async_gen(handler: Callable) -> Callable:
     @functools.wraps(handler)
     async def guarded(job: dict):
-        try:
-            async for chunk in handler(job):
-                yield chunk
-        except Exception as exc:
-            error = _report(exc, job)
-            if error.replace_worker:
-                _stop_self_later()
-            yield {"error": error.to_job_error()}
+        with job_context(job):
+            try:
+                async for chunk in handler(job):
+                    yield chunk
+            except Exception as exc:
+                error = _report(exc, job)
+                if error.replace_worker:
+                    _stop_self_later()
+                yield {"error": error.to_job_error()}
 
     return guarded
 

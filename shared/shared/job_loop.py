@@ -24,6 +24,8 @@ import signal
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from shared import logs
+
 
 @contextlib.contextmanager
 def _cpu_probe_answered_from_proc() -> Iterator[None]:
@@ -238,6 +240,7 @@ def use_event_loop() -> bool:
 
 def start(config: dict[str, Any]) -> None:
     """``runpod.serverless.start(config)``, whose production loop is `run_worker` unless told otherwise."""
+    logs.adopt_sdk_logger(RunPodLogger)  # the SDK's lines in our handler: one level, one shape, bounded
     if not use_event_loop():
         runpod.serverless.start(config)
         return

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from shared import settings
+from shared import logs, settings
 from shared.errors import StartupError, failure_result, guard
 
 log = logging.getLogger(__name__)
@@ -92,20 +92,11 @@ def _fixed(limit: int) -> Callable[[int], int]:
     return concurrency_modifier
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def failure_marker(worker: Worker) -> Path:
     """The file saying that this worker's startup already failed once in this container."""
     folder = os.environ.get(STATE_DIR_ENV, "").strip() or tempfile.gettempdir()
     kind = type(worker)
     return Path(folder) / f"startup-failed-{kind.__module__}.{kind.__qualname__}"
-
 
 def start_up(worker: Worker) -> dict[str, Any]:
     """Validate settings and run ``setup()`` once: the job loop's config, or a failed start's (see the module
@@ -178,7 +169,7 @@ def _quoted(exc: BaseException) -> str:
 
 
 def serve(worker: Worker) -> None:
-    configure_logging()
+    logs.configure()
     config = start_up(worker)
     # After setup: a failed setup exits without paying runpod's ~2 s import. job_loop runs the SDK's
     # start() with a loop that takes the next job as soon as a slot frees (no 1 s idle per job).

@@ -10,7 +10,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from shared.errors import BadInput
 from shared.llm.inputs import DEFAULT_MAX_TOKENS, MAX_STOP_SEQUENCES, GenerateInput, Sampling
-from shared.llm.outputs import Finish, render
+from shared.llm.outputs import Finish, join_text_chunks, render
 from shared.llm.requests import GenerationRequest, ModelsRequest, completion_budget, parse_job
 from shared.validation import json_schema
 
@@ -162,9 +162,11 @@ STOPPED = Finish("stop", 3, 2)
 
 
 async def _events(*deltas, finish=STOPPED, closed=None):
+    """An engine that produces one delta per step: a consumer that keeps up gets each one on its own."""
     try:
         for delta in deltas:
             yield delta
+            await asyncio.sleep(0)
         if finish:
             yield finish
     finally:
@@ -227,3 +229,94 @@ def test_closing_the_rendered_stream_closes_the_engine_events():
 def test_an_engine_that_ends_without_finish_is_an_error():
     with pytest.raises(RuntimeError, match="without a Finish"):
         rendered(parse_job({"prompt": "x"}, SERVED), _events("a", finish=None))
+
+
+# --- streamed text joined while the consumer is busy -----------------------------------------------
+
+
+def rendered_slowly(request: GenerationRequest, events) -> list[dict]:
+    """The chunks a consumer gets that is busy (posting) until the engine has produced everything."""
+
+    async def collect():
+        chunks = render(request, events, SERVED)
+        got = [await anext(chunks)]
+        for _ in range(20):  # let the engine run ahead while the first chunk is being posted
+            await asyncio.sleep(0)
+        return got + [chunk async for chunk in chunks]
+
+    return asyncio.run(collect())
+
+
+def _chat_stream(**fields):
+    return parse_job(chat(messages=[{"role": "user", "content": "q"}], stream=True, **fields), SERVED)
+
+
+def test_a_slow_native_consumer_gets_the_same_text_in_fewer_chunks():
+    deltas = ("He", "l", "lo", " wo", "rld")
+    chunks = rendered_slowly(parse_job({"prompt": "x", "stream": True}, SERVED), _events(*deltas))
+    *texts, last = chunks
+    assert "".join(chunk["text"] for chunk in texts) == "Hello world"
+    assert all(set(chunk) == {"text"} for chunk in texts) and len(texts) < len(deltas)
+    assert last == {"text": "", "finish_reason": "stop",
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+
+
+def test_a_slow_chat_consumer_gets_valid_chunks_then_finish_then_usage():
+    chunks = rendered_slowly(_chat_stream(stream_options={"include_usage": True}), _events("a", "b", "c"))
+    parsed = [ChatCompletionChunk.model_validate(c) for c in chunks]
+    assert parsed[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in parsed[:-1]) == "abc"
+    assert len(parsed) < 1 + 3 + 2
+    assert [c.choices[0].finish_reason for c in parsed[:-1]][-1] == "stop"
+    assert parsed[-1].choices == [] and parsed[-1].usage.total_tokens == 5
+    assert len({c.id for c in parsed}) == 1
+
+
+def test_a_slow_completion_consumer_gets_valid_text_completion_chunks():
+    request = parse_job({"openai_route": "/v1/completions",
+                         "openai_input": {"model": SERVED, "prompt": "p", "stream": True}}, SERVED)
+    one_by_one = rendered(request, _events("a", "b", "c"))
+    chunks = rendered_slowly(request, _events("a", "b", "c"))
+    assert "".join(c["choices"][0]["text"] for c in chunks) == "abc"
+    assert len(chunks) < len(one_by_one) and chunks[-1] == {**one_by_one[-1], "id": chunks[-1]["id"],
+                                                             "created": chunks[-1]["created"]}
+    assert {(c["object"], *c, *c["choices"][0]) for c in chunks} == {(c["object"], *c, *c["choices"][0])
+                                                                        for c in one_by_one}
+
+
+VLLM_CHAT_DELTA = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 7, "model": "m",
+                   "choices": [{"index": 0, "delta": {"content": "x"}, "logprobs": None, "finish_reason": None}]}
+
+
+def _with(chunk: dict, **choice_fields) -> dict:
+    return {**chunk, "choices": [{**chunk["choices"][0], **choice_fields}]}
+
+
+def test_text_deltas_of_one_stream_join_into_one_chunk_of_the_same_shape():
+    later = _with(VLLM_CHAT_DELTA, delta={"content": "y"})
+    assert join_text_chunks(VLLM_CHAT_DELTA, later) == _with(VLLM_CHAT_DELTA, delta={"content": "xy"})
+    assert join_text_chunks({"text": "a"}, {"text": "b"}) == {"text": "ab"}
+    completion = {"id": "cmpl-1", "object": "text_completion", "created": 7, "model": "m",
+                  "choices": [{"index": 0, "text": "a", "logprobs": None, "finish_reason": None,
+                               "stop_reason": None}]}
+    assert join_text_chunks(completion, _with(completion, text="b")) == _with(completion, text="ab")
+
+
+@pytest.mark.parametrize("later", [
+    _with(VLLM_CHAT_DELTA, finish_reason="stop"),
+    _with(VLLM_CHAT_DELTA, logprobs={"content": []}),
+    _with(VLLM_CHAT_DELTA, index=1),
+    _with(VLLM_CHAT_DELTA, delta={"role": "assistant", "content": ""}),
+    _with(VLLM_CHAT_DELTA, delta={"content": "y", "reasoning_content": "r"}),
+    _with(VLLM_CHAT_DELTA, delta={"tool_calls": [{"index": 0}]}),
+    {**VLLM_CHAT_DELTA, "id": "chatcmpl-2"},
+    {**VLLM_CHAT_DELTA, "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}},
+    {**VLLM_CHAT_DELTA, "choices": [VLLM_CHAT_DELTA["choices"][0]] * 2},
+    {"text": "", "finish_reason": "stop"},
+    {"error": "x"},
+], ids=["finish", "logprobs", "other-choice", "role", "reasoning", "tool-calls", "other-stream", "usage",
+        "two-choices", "native-finish", "not-a-chunk"])
+def test_chunks_carrying_more_than_text_are_never_joined(later):
+    earlier = {"text": "a"} if "object" not in later else VLLM_CHAT_DELTA
+    assert join_text_chunks(earlier, later) is None
+    assert join_text_chunks(later, earlier) is None

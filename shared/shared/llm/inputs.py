@@ -89,7 +89,8 @@ class GenerateInput(Sampling):
     messages: list[ChatMessage] | None = Field(
         None, min_length=1, max_length=MAX_MESSAGES, description="A chat; the model's chat template renders it."
     )
-    stream: bool = Field(False, description="Yield one chunk per text delta instead of one result at the end.")
+    stream: bool = Field(False, description="Yield text as it is generated (what is made while a chunk is being "
+                                            "sent comes in the next one) instead of one result at the end.")
 
 
 def parse_generate(data: Any, *, prefix: str = "") -> GenerateInput:

@@ -4,11 +4,16 @@ Native API (``{"input": {...}}``), non-streamed: one ``{"text", "finish_reason",
 ``{"text": delta}`` per delta, then ``{"text": "", "finish_reason", "usage"}``. OpenAI routes: one
 ``chat.completion`` / ``text_completion`` object, or their chunk objects (the local endpoint and RunPod
 turn each yielded chunk into one SSE ``data:`` line).
+
+Streams are `coalesced` with `join_text_chunks`: text deltas produced while the SDK posts the previous
+chunk go out as one delta chunk of the same shape, so a client joins exactly the same text from fewer
+chunks; finish and usage chunks are never joined.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +35,7 @@ from shared.llm.openai import (
     now,
 )
 from shared.llm.requests import GenerationRequest
+from shared.stream_coalescing import coalesced
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,10 @@ async def render(request: GenerationRequest, events: AsyncIterator[Event], model
     (a cancelled job) closes ``events``, which must stop the generation."""
     async with contextlib.aclosing(events):
         if request.stream:
-            async for chunk in _stream(request, events, model):
-                yield chunk
+            # Closed before ``events``: its reading task must stop iterating them first.
+            async with contextlib.aclosing(coalesced(_stream(request, events, model), join_text_chunks)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
         else:
             yield await _whole(request, events, model)
 
@@ -153,3 +161,60 @@ class _ChunkShape:
         if self.api == "chat":
             return self.chat(ChatDelta(), usage=finish.usage)
         return self.completion("", usage=finish.usage)
+
+
+# --- joining streamed text ------------------------------------------------------------------------
+
+_CHUNK_OBJECTS = ("chat.completion.chunk", "text_completion")
+
+
+def join_text_chunks(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any] | None:
+    """One chunk carrying the text of both, when both are text-only deltas of the same stream; else None.
+
+    Text-only: a native ``{"text"}`` chunk, or an OpenAI chunk (ours or vLLM's) with one choice whose
+    only content is its text (``delta.content`` / ``text``): no finish reason, log-probabilities, usage,
+    role, tool calls. Everything but the text must be equal (id, created, model, choice index...), so the
+    joined chunk is a chunk the stream could have sent.
+    """
+    first, second = _text_slot(earlier), _text_slot(later)
+    if first is None or second is None or first[1] != second[1]:
+        return None
+    joined = copy.deepcopy(earlier)
+    container, key = _text_container(joined)
+    container[key] = first[0] + second[0]
+    return joined
+
+
+def _text_slot(chunk: Any) -> tuple[str, Any] | None:
+    """(the chunk's text, the chunk with its text blanked) for a text-only delta chunk; else None."""
+    if not isinstance(chunk, dict):
+        return None
+    if set(chunk) == {"text"} and isinstance(chunk["text"], str):  # native
+        return chunk["text"], {}
+    if chunk.get("object") not in _CHUNK_OBJECTS or chunk.get("usage") is not None:
+        return None
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], dict):
+        return None
+    choice = choices[0]
+    if choice.get("finish_reason") is not None or choice.get("logprobs") is not None:
+        return None
+    container, key = _text_container(chunk)
+    if container is None or not isinstance(container.get(key), str):
+        return None
+    if chunk["object"] == "chat.completion.chunk" and {k for k, v in container.items() if v is not None} != {key}:
+        return None  # a role, tool calls or reasoning ride along: not plain text
+    blanked = copy.deepcopy(chunk)
+    _text_container(blanked)[0][key] = ""
+    return container[key], blanked
+
+
+def _text_container(chunk: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The dict that holds a chunk's text, and the key of the text in it."""
+    if "choices" not in chunk:
+        return chunk, "text"
+    choice = chunk["choices"][0]
+    if chunk.get("object") == "chat.completion.chunk":
+        delta = choice.get("delta")
+        return (delta if isinstance(delta, dict) else None), "content"
+    return choice, "text"

@@ -114,3 +114,14 @@ class _HoldFirstForward:
 def hold_until_queued(worker, monkeypatch) -> Callable[[int], None]:
     """``hold_until_queued(k)``: the next k jobs are all queued before the first one is prefilled."""
     return lambda jobs: monkeypatch.setattr(worker.engine, "model", _HoldFirstForward(worker.engine, jobs - 1))
+
+
+@pytest.fixture(scope="session")
+def run_with_busy_consumer(worker, busy_consumer_chunks) -> Callable[[Any], list[dict[str, Any]]]:
+    """Every chunk of one job whose consumer is busy while the engine generates (what the SDK's awaited
+    posts do under load): the text produced meanwhile comes joined."""
+
+    def busy() -> bool:
+        return worker.engine.active > 0 or worker.engine.queued > 0
+
+    return lambda job_input: asyncio.run(busy_consumer_chunks(worker.handler, job_input, busy))

@@ -93,3 +93,14 @@ def test_default_max_tokens_is_what_the_context_leaves(worker, run):
 
 def test_worker_serves_several_jobs_at_once_by_default(worker):
     assert worker.max_concurrency > 1
+
+
+def test_a_busy_consumer_gets_the_same_stream_text_in_fewer_chunks(run, run_with_busy_consumer, greedy):
+    request = greedy(prompt="The quick brown fox", max_tokens=40)
+    [whole] = run(request)
+    chunks = run_with_busy_consumer({**request, "stream": True})
+    *deltas, last = chunks
+    assert "".join(chunk["text"] for chunk in deltas) == whole["text"]
+    assert all(set(chunk) == {"text"} and chunk["text"] for chunk in deltas)
+    assert len(deltas) < 40  # what was generated while the consumer was busy came as one chunk
+    assert last == {"text": "", "finish_reason": "length", "usage": whole["usage"]}

@@ -92,6 +92,31 @@ def test_completion_stream_chunks_join_to_the_whole_text(run, served):
     assert strict(Completion, usage).usage.completion_tokens == 12
 
 
+def test_a_busy_consumer_gets_joined_chat_chunks_of_the_same_shape_and_text(run, run_with_busy_consumer, served):
+    request = openai_job(CHAT, model=served, messages=MESSAGES, max_tokens=30, temperature=0, ignore_eos=True,
+                         stream=True, stream_options={"include_usage": True})
+    one_by_one = run(request)
+    chunks = run_with_busy_consumer(request)
+    parsed = [strict(ChatCompletionChunk, chunk) for chunk in chunks]
+    first, *content, last, usage = parsed
+    assert first.choices[0].delta.role == "assistant"
+    assert all(c.choices[0].delta.content and c.choices[0].finish_reason is None for c in content)
+    assert "".join(c.choices[0].delta.content for c in content) == "".join(
+        c["choices"][0]["delta"].get("content") or "" for c in one_by_one if c["choices"])
+    assert len(content) < 30
+    assert last.choices[0].finish_reason == "length" and usage.usage.completion_tokens == 30
+
+
+def test_a_busy_consumer_gets_joined_completion_chunks_of_the_same_shape_and_text(run, run_with_busy_consumer,
+                                                                                   served):
+    request = {"model": served, "prompt": "Once upon a time", "max_tokens": 30, "temperature": 0, "ignore_eos": True}
+    [whole] = run(openai_job(COMPLETIONS, **request))
+    *texts, last = run_with_busy_consumer(openai_job(COMPLETIONS, **request, stream=True))
+    assert all(chunk["choices"][0]["finish_reason"] is None and set(chunk) == set(last) for chunk in texts)
+    assert "".join(chunk["choices"][0]["text"] for chunk in texts) == whole["choices"][0]["text"]
+    assert len(texts) < 30 and strict(Completion, last).choices[0].finish_reason == "length"
+
+
 def test_openai_bad_fields_are_named_under_openai_input(run_guarded, envelope, served):
     body = envelope(run_guarded(openai_job(CHAT, model="gpt-4", messages=MESSAGES, n=2, temperature=3,
                                            presence_penalty=0.5, logprobs=True, tools=[])))

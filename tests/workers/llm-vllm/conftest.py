@@ -75,3 +75,14 @@ def fail(run):
 
 async def collect(handler, job_input: Any, job_id: str = "job") -> list[dict[str, Any]]:
     return [chunk async for chunk in handler({"id": job_id, "input": job_input})]
+
+
+@pytest.fixture(scope="session")
+def run_with_busy_consumer(handler, vllm_worker, busy_consumer_chunks):
+    """Every chunk of one job whose consumer is busy while the engine generates (what the SDK's awaited
+    posts do under load): the text produced meanwhile comes joined."""
+
+    def busy() -> bool:
+        return vllm_worker.host.engine.get_num_unfinished_requests() > 0
+
+    return lambda job_input: asyncio.run(busy_consumer_chunks(handler, job_input, busy))

@@ -136,3 +136,13 @@ def test_default_max_tokens_is_what_the_context_leaves_when_less_than_the_defaul
 
 async def _collect(handler, job_input, job_id):
     return [chunk async for chunk in handler({"id": job_id, "input": job_input})]
+
+
+def test_a_busy_consumer_gets_the_same_stream_text_in_fewer_chunks(run, run_with_busy_consumer):
+    request = {"prompt": "Streaming tokens one at a time", "max_tokens": 24, "min_tokens": 24, "temperature": 0}
+    [whole] = run(request)
+    *deltas, last = run_with_busy_consumer({**request, "stream": True})
+    assert all(set(chunk) == {"text"} and chunk["text"] for chunk in deltas)
+    assert "".join(chunk["text"] for chunk in deltas) == whole["text"]
+    assert len(deltas) < 24  # what was generated while the consumer was busy came joined
+    assert last == {"text": "", "finish_reason": "length", "usage": whole["usage"]}

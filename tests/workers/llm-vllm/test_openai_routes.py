@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from openai.types.chat import ChatCompletionChunk
 
 pytestmark = pytest.mark.vllm
 
@@ -55,6 +56,30 @@ def test_completion_and_its_stream_agree_for_greedy_decoding(run):
     chunks = run(openai(COMPLETIONS, {**body, "stream": True}))
     assert whole["object"] == "text_completion"
     assert {chunk["object"] for chunk in chunks} == {"text_completion"}
+    assert "".join(c["choices"][0]["text"] for c in chunks) == whole["choices"][0]["text"]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+
+
+def test_a_busy_consumer_gets_joined_vllm_chat_chunks_of_the_same_shape_and_text(run, run_with_busy_consumer):
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 24, "min_tokens": 24,
+            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
+    [whole] = run(openai(CHAT, {**body, "stream": False, "stream_options": None}))
+    chunks = run_with_busy_consumer(openai(CHAT, body))
+    parsed = [ChatCompletionChunk.model_validate(chunk) for chunk in chunks]
+    assert len({chunk.id for chunk in parsed}) == 1 and parsed[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in parsed if c.choices)
+    assert text == whole["choices"][0]["message"]["content"]
+    assert len(parsed) < 24  # what vLLM produced while the consumer was busy came joined
+    finishes = [c.choices[0].finish_reason for c in parsed if c.choices]
+    assert finishes[-1] == "length" and set(finishes[:-1]) == {None}
+    assert parsed[-1].choices == [] and parsed[-1].usage.completion_tokens == 24
+
+
+def test_a_busy_consumer_gets_joined_vllm_completion_chunks(run, run_with_busy_consumer):
+    body = {"model": MODEL, "prompt": "Hello, world!", "max_tokens": 24, "min_tokens": 24, "temperature": 0}
+    [whole] = run(openai(COMPLETIONS, body))
+    chunks = run_with_busy_consumer(openai(COMPLETIONS, {**body, "stream": True}))
+    assert {chunk["object"] for chunk in chunks} == {"text_completion"} and len(chunks) < 24
     assert "".join(c["choices"][0]["text"] for c in chunks) == whole["choices"][0]["text"]
     assert chunks[-1]["choices"][0]["finish_reason"] == "length"
 

@@ -5,12 +5,14 @@ with vLLM's request models and handed to vLLM's ``OpenAIServingChat`` / ``OpenAI
 ``OpenAIServingModels`` (the objects behind ``vllm serve``'s routes), so everything vLLM supports works
 as it does there: tools and ``tool_choice``, ``response_format`` / structured outputs, ``logprobs``,
 ``n``, penalties, ``stream_options``. A streamed response's SSE lines become the chunk dicts the handler
-yields (the endpoint writes each back as one ``data:`` line). vLLM's error responses become the typed
-errors of ``shared.errors``, with the offending field when vLLM names it.
+yields (the endpoint writes each back as one ``data:`` line); text-only deltas that pile up while the
+previous chunk is posted are joined into one (``shared.llm.outputs.join_text_chunks``). vLLM's error
+responses become the typed errors of ``shared.errors``, with the offending field when vLLM names it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +22,8 @@ from pydantic import ValidationError
 from llm_vllm.engine import EngineHost
 from shared.errors import BadInput, DeviceFailure, FieldProblem, NotReady, WorkerError
 from shared.llm.openai import CHAT_ROUTE, COMPLETIONS_ROUTE, MODELS_ROUTE, ROUTES
+from shared.llm.outputs import join_text_chunks
+from shared.stream_coalescing import coalesced
 from shared.validation import problems_from
 
 _INPUT = "openai_input"
@@ -52,6 +56,14 @@ async def respond(host: EngineHost, job_input: dict[str, Any], request_id: str) 
     if not hasattr(result, "__aiter__"):
         yield result.model_dump(mode="json")
         return
+    # Text deltas vLLM produces while the SDK posts the previous chunk go out joined (shared.llm.outputs).
+    async with contextlib.aclosing(coalesced(_stream_chunks(host, route, result), join_text_chunks)) as chunks:
+        async for chunk in chunks:  # closing this generator (a cancelled job) closes vLLM's stream
+            yield chunk
+
+
+async def _stream_chunks(host: EngineHost, route: str, result: Any) -> AsyncIterator[dict[str, Any]]:
+    """The chunk dicts of vLLM's SSE stream ``result``."""
     async for line in host.stream(result):
         chunk = _sse_data(line)
         if chunk is None:
