@@ -78,7 +78,8 @@ Lifecycle decisions:
   limit) is killed. A worker that starts fine clears ``startupFailure``.
 - Pings: the SDK's heartbeat process pings every 1 s here (RUNPOD_PING_INTERVAL); a worker in its job loop
   silent for 10 s (60 s before its first ping) is frozen: killed, unhealthy, replaced, its jobs queued again.
-- Worker output is read in chunks, split into lines cut to 8 KiB (worker_output), and logged.
+- Worker output is read in chunks, split into lines cut to 16 KiB, the workers' own bound (worker_output,
+  shared.logs), and logged.
 - Results are kept 30 min after /run jobs end and 1 min after /runsync jobs end, then /status is a 404;
   a job's TTL cuts that short, and so does ``/status/<id>?ttl=<ms>`` (deleted that long after the call).
   /purge-queue cancels the waiting jobs (their status shows CANCELLED) and leaves running ones.

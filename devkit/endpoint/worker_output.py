@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from shared import logs
+
 #: Bytes read from a worker's pipe at a time.
 READ_CHUNK_BYTES = 64 * 1024
-#: Bytes of one output line that are kept (logged, kept to explain an exit); the rest is only counted.
-MAX_LINE_BYTES = 8 * 1024
+#: Bytes of one output line that are kept (logged, kept to explain an exit); the rest is only counted. The
+#: workers' own bound (shared.logs), so a line a worker wrote within it arrives whole.
+MAX_LINE_BYTES = logs.MAX_LINE_BYTES
 
 
 class LineSplitter:
