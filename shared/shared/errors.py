@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 #: and how many more there are, never the input echoed back (a BAD_INPUT naming 5,000 unknown fields,
 #: or a 70 KB field name, once made a log line and a job error the size of the input).
 #: Problems listed in ``problems`` (and in the message); ``more_problems`` counts the rest.
-MAX_LISTED_PROBLEMS = 10
+MAX_LISTED_PROBLEMS = 20
 #: Characters of one problem's ``field``, ``reason`` and echoed ``value`` (a string value is cut).
 MAX_FIELD_CHARS = 200
 MAX_REASON_CHARS = 500

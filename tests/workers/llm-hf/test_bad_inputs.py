@@ -30,6 +30,9 @@ def test_several_bad_fields_are_reported_together(run_guarded, envelope):
         ({"prompt": "x", "stop": [""]}, "stop.0"),
         ({"prompt": "x", "min_tokens": 5, "max_tokens": 2}, "min_tokens"),
         ({"prompt": "x", "repetition_penalty": 0}, "repetition_penalty"),
+        ({"prompt": "x", "stream": "true"}, "stream"),
+        ({"prompt": "x", "stream": 1}, "stream"),
+        ({"prompt": "x", "ignore_eos": "yes"}, "ignore_eos"),
         ("just a string", "input"),
     ],
 )

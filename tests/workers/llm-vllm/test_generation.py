@@ -136,3 +136,21 @@ def test_default_max_tokens_is_what_the_context_leaves_when_less_than_the_defaul
 
 async def _collect(handler, job_input, job_id):
     return [chunk async for chunk in handler({"id": job_id, "input": job_input})]
+
+
+def test_min_tokens_beyond_what_the_context_leaves_is_refused_as_llm_hf_refuses_it(fail, run):
+    """Issue 19: min_tokens 131072 on a 512-token context completed 510 tokens, silently."""
+    error = fail({"prompt": "Hi", "min_tokens": 131_072})
+    assert error["code"] == "BAD_INPUT"
+    [problem] = error["problems"]
+    assert problem["field"] == "min_tokens"
+    assert "what the context leaves" in problem["reason"]
+    [result] = run({"prompt": "still serving", "max_tokens": 2, "min_tokens": 2})
+    assert result["usage"]["completion_tokens"] == 2
+
+
+@pytest.mark.parametrize("value", ["true", 1, "yes"])
+@pytest.mark.parametrize("field", ["stream", "ignore_eos"])
+def test_native_booleans_accept_booleans_only(fail, field, value):
+    error = fail({"prompt": "Hi", "max_tokens": 2, field: value})
+    assert [problem["field"] for problem in error["problems"]] == [field]
