@@ -4,10 +4,14 @@ job that the worker's job take cannot serialise (issue 19: such jobs hung IN_PRO
 
 from __future__ import annotations
 
+import json
 import types
 
 import pytest
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devkit.endpoint.jobs import JobQueue
 from devkit.endpoint.server import create_app
@@ -98,3 +102,31 @@ def test_an_integer_with_more_digits_than_python_reads_is_a_400_not_a_500(client
     response = post(client, "/v2/demo/run", '{"input": {"seed": ' + "9" * 5_000 + "}}")
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["error"]
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(alphabet=st.characters(), max_size=8),  # st.characters() includes lone surrogates
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(st.characters(), max_size=4), children,
+                                                                        max_size=4),
+    max_leaves=20,
+)
+_DEEP_TEXTS = st.integers(1, 2_000).map(nested)
+
+
+def test_whatever_the_body_the_door_refuses_it_cleanly_or_queues_a_job_the_job_take_can_send(client, queue):
+    """Property: a 400 JSON answer, or a queued job whose input the worker's job take serialises (issue 19: NaN or
+    a lone surrogate once passed the door and then failed every job take, so the job hung)."""
+
+    @settings(max_examples=60, deadline=None, derandomize=True, database=None)
+    @given(st.one_of(_JSON_VALUES.map(lambda value: json.dumps({"input": value})), _DEEP_TEXTS))
+    def door(text):
+        response = post(client, "/v2/demo/run", text)
+        if response.status_code == 400:
+            assert isinstance(response.json()["error"], str)
+            return
+        assert response.status_code == 200
+        [job] = queue.take("worker", 1)
+        JSONResponse(job.input)  # renders as the job take does: allow_nan=False, UTF-8
+
+    door()
