@@ -121,3 +121,14 @@ def test_guard_fails_a_hostile_input_as_bad_input_naming_the_rule(handler, hosti
     json.dumps(envelope, allow_nan=False).encode("utf-8")
     reason = envelope["problems"][0]["reason"]
     assert any(word in reason for word in ("RFC 8259", "MAX_DEPTH"))
+
+
+def test_the_readme_limits_tables_match_the_code(repo):
+    from shared import errors
+
+    readme = (repo / "README.md").read_text()
+    bounds = {**json_limits.LIMITS, **{name: getattr(errors, name) for name in (
+        "MAX_LISTED_PROBLEMS", "MAX_FIELD_CHARS", "MAX_REASON_CHARS", "MAX_ECHO_CHARS", "MAX_MESSAGE_CHARS",
+        "MAX_ENVELOPE_CHARS")}}
+    for name, value in bounds.items():
+        assert f"| `{name}` | {value:,} |" in readme, name
