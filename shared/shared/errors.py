@@ -18,6 +18,8 @@ On the wire a failed job carries ``error`` = a JSON *string* (runpod-python issu
     {"code": "BAD_INPUT", "message": "...", "retryable": false,
      "problems": [{"field": "messages.0.role", "reason": "...", "value": "robot"}]}
 
+plus ``"more_problems": <count>`` when more problems were found than MAX_LISTED_PROBLEMS.
+
 `guard` wraps a handler of any kind (sync, async, generator, async generator) so that every failure
 takes that path, including a generator that fails midway (runpod-python issue 397). It first holds
 the job's input to strict JSON and the shape limits of shared.json_limits. The envelope is bounded
@@ -84,13 +86,15 @@ class WorkerError(Exception):
     replace_worker = False
 
     def __init__(self, message: str, problems: list[FieldProblem] | None = None):
+        # Bounded here, so the worker log line that reports it is bounded too.
+        message = _bounded_text(str(message), MAX_MESSAGE_CHARS)
         super().__init__(message)
         self.message = message
         self.problems = list(problems or [])
 
     def envelope(self, listed: int = MAX_LISTED_PROBLEMS) -> dict[str, Any]:
         """The error as clients see it; at most ``listed`` problems, each cut to a bounded, strict-JSON form."""
-        body: dict[str, Any] = {"code": self.code, "message": _bounded_text(self.message, MAX_MESSAGE_CHARS),
+        body: dict[str, Any] = {"code": self.code, "message": self.message,
                                 "retryable": self.retryable}
         if self.problems:
             body["problems"] = [_problem_json(p) for p in self.problems[:listed]]
@@ -113,7 +117,8 @@ class BadInput(WorkerError):
         if not problems:
             raise ValueError("BadInput needs at least one FieldProblem")
         if message is None:
-            listed = "; ".join(f"{p.field}: {p.reason}" for p in problems[:MAX_LISTED_PROBLEMS])
+            listed = "; ".join(f"{_bounded_text(str(p.field), MAX_FIELD_CHARS)}: {p.reason}"
+                               for p in problems[:MAX_LISTED_PROBLEMS])
             more = len(problems) - MAX_LISTED_PROBLEMS
             message = f"{len(problems)} invalid input field(s): {listed}" + (f"; and {more} more" if more > 0 else "")
         super().__init__(message, problems)

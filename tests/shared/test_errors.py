@@ -296,3 +296,9 @@ def test_the_envelope_is_bounded_strict_ascii_json_whatever_the_problems_hold():
 def test_a_long_message_of_any_error_is_cut():
     body = json.loads(WorkerError("m" * 100_000).to_job_error())
     assert len(body["message"]) == errors.MAX_MESSAGE_CHARS + 3
+
+
+def test_the_message_is_bounded_where_the_error_is_made_so_its_log_line_is_too():
+    error = BadInput([FieldProblem("k" * 70_000, "unknown field") for _ in range(30)])
+    assert len(error.message) <= errors.MAX_MESSAGE_CHARS + 3
+    assert str(error) == error.message
