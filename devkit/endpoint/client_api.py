@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from devkit.endpoint import job_request
 from devkit.endpoint.jobs import Job, JobQueue
 from devkit.endpoint.workers import WorkerPool
+from shared import json_limits
 
 #: RunPod's request payload limits.
 RUN_LIMIT_BYTES = 10 * 1024 * 1024
@@ -194,7 +195,10 @@ def sync_wait_s(wait: str | None) -> float:
 
 
 async def read_body(request: Request, limit: int, route: str) -> dict[str, Any]:
-    """The JSON request body, refused with a clear 413 past the route's payload limit."""
+    """The JSON request body, refused with a clear 413 past the route's payload limit, and with a 400
+    (RunPod's ``{"error": ...}``) when it is not strict JSON or its input breaks a shape limit
+    (shared.json_limits, the rules the worker holds every job input to): such a body would otherwise
+    be queued, fail the worker's job take, and hang until the execution timeout."""
     too_large = (f"request body over {route}'s limit of {limit // (1024 * 1024)} MB ({limit} bytes)"
                  "; send large files by URL" + (" or use /runsync (20 MB)" if limit == RUN_LIMIT_BYTES else ""))
     declared = request.headers.get("content-length")
@@ -204,11 +208,16 @@ async def read_body(request: Request, limit: int, route: str) -> dict[str, Any]:
     if len(raw) > limit:
         raise ApiError(413, f"{too_large}: got {len(raw)} bytes")
     try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+        body = json_limits.loads(raw)
+    except json_limits.InvalidJson as exc:
+        raise ApiError(400, f"request body {exc}") from None
     if not isinstance(body, dict) or "input" not in body:
         raise ApiError(400, 'request body must be a JSON object with an "input" field: {"input": {...}}')
+    # The input is measured as the worker measures it (its own root is level 1); the rest of the body too.
+    problem = json_limits.first_problem(body["input"], "input") or json_limits.first_problem(
+        {key: value for key, value in body.items() if key != "input"})
+    if problem is not None:
+        raise ApiError(400, f"request body: {problem.field('body')} {problem.reason}")
     return body
 
 

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from devkit.endpoint.client_api import RUNSYNC_LIMIT_BYTES, check_key, pool_of
 from devkit.endpoint.jobs import Job, JobQueue, Status
+from shared import json_limits
 
 #: HTTP status of each shared.errors code.
 ERROR_STATUS = {
@@ -56,13 +57,17 @@ async def forward(request: Request, name: str, path: str) -> Response:
         if len(raw) > RUNSYNC_LIMIT_BYTES:
             return _error(413, f"request body over the limit of {RUNSYNC_LIMIT_BYTES} bytes", "INPUT_TOO_LARGE")
         try:
-            body = json.loads(raw) if raw else {}
-        except ValueError as exc:
-            return _error(400, f"request body is not valid JSON: {exc}", "BAD_INPUT")
+            body = json_limits.loads(raw) if raw else {}
+        except json_limits.InvalidJson as exc:
+            return _error(400, f"request body {exc}", "BAD_INPUT")
         if not isinstance(body, dict):
             return _error(400, "request body must be a JSON object", "BAD_INPUT")
+    job_input = {"openai_route": f"/v1/{path}", "openai_input": body}
+    refusal = _refusal(job_input)
+    if refusal is not None:
+        return refusal
     streaming = body.get("stream") is True
-    job = queue.submit({"openai_route": f"/v1/{path}", "openai_input": body}, sync=not streaming)
+    job = queue.submit(job_input, sync=not streaming)
     try:
         while not job.done and not (streaming and job.chunks):
             await job.changed.wait(_POLL_S)
@@ -123,14 +128,25 @@ def _error_body(job: Job) -> tuple[int, dict[str, Any]]:
     return status, body
 
 
+def _refusal(job_input: dict[str, Any]) -> JSONResponse | None:
+    """A 400 for a body the worker would refuse before reading it: not strict JSON, or past a shape limit
+    (shared.json_limits), measured on the job input exactly as the worker measures it. (A ``stream`` that is
+    not a boolean is the worker's to refuse, as any other field: it answers BAD_INPUT, here a 400.)"""
+    problem = json_limits.first_problem(job_input)
+    if problem is not None:
+        field = problem.field()
+        return _error(400, f"{_openai_param(field)} {problem.reason}", "BAD_INPUT", param=_openai_param(field))
+    return None
+
+
 def _openai_param(field: str | None) -> str | None:
     """The request body's own field name: the client sent ``temperature``, the worker saw
     ``openai_input.temperature``."""
     return field.removeprefix("openai_input.") if field else field
 
 
-def _error(status: int, message: str, code: str) -> JSONResponse:
-    status, body = _error_parts(status, message, code)
+def _error(status: int, message: str, code: str, param: str | None = None) -> JSONResponse:
+    status, body = _error_parts(status, message, code, param=param)
     return JSONResponse(body, status_code=status)
 
 

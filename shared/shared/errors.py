@@ -19,9 +19,13 @@ On the wire a failed job carries ``error`` = a JSON *string* (runpod-python issu
     {"code": "BAD_INPUT", "message": "...", "retryable": false,
      "problems": [{"field": "messages.0.role", "reason": "...", "value": "robot"}]}
 
+plus ``"more_problems": <count>`` when more problems were found than MAX_LISTED_PROBLEMS.
+
 `guard` wraps a handler of any kind (sync, async, generator, async generator) so that every failure
 takes that path, including a generator that fails midway (runpod-python issue 397), and so that every
-line logged while a job runs carries its id (``shared.logs.job_context``).
+line logged while a job runs carries its id (``shared.logs.job_context``). It first holds the job's input
+to strict JSON and the shape limits of shared.json_limits. The envelope is bounded (MAX_LISTED_PROBLEMS,
+MAX_ENVELOPE_CHARS...), whatever the input.
 """
 
 from __future__ import annotations
@@ -32,17 +36,35 @@ import functools
 import inspect
 import json
 import logging
+import math
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
+from shared import json_limits
 from shared.logs import job_context
 
 log = logging.getLogger(__name__)
+
+#: How much of a refusal the envelope carries, whatever the input: a client needs the first problems
+#: and how many more there are, never the input echoed back (a BAD_INPUT naming 5,000 unknown fields,
+#: or a 70 KB field name, once made a log line and a job error the size of the input).
+#: Problems listed in ``problems`` (and in the message); ``more_problems`` counts the rest.
+MAX_LISTED_PROBLEMS = 20
+#: Characters of one problem's ``field``, ``reason`` and echoed ``value`` (a string value is cut).
+MAX_FIELD_CHARS = 200
+MAX_REASON_CHARS = 500
+MAX_ECHO_CHARS = 200
+#: Characters of the envelope's ``message``.
+MAX_MESSAGE_CHARS = 1_000
+#: Characters of the whole envelope as JSON (ASCII); problems are dropped from the end to fit, down to
+#: one. Even in JSON's widest escaping (12 characters for one astral character) the message and one
+#: problem fit, so this bound always holds.
+MAX_ENVELOPE_CHARS = 32 * 1024
 
 #: Seconds a streaming worker waits, after yielding a device failure, before it stops itself, so the
 #: SDK can post the error first.
@@ -67,18 +89,28 @@ class WorkerError(Exception):
     replace_worker = False
 
     def __init__(self, message: str, problems: list[FieldProblem] | None = None):
+        # Bounded here, so the worker log line that reports it is bounded too.
+        message = _bounded_text(str(message), MAX_MESSAGE_CHARS)
         super().__init__(message)
         self.message = message
         self.problems = list(problems or [])
 
-    def envelope(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message, "retryable": self.retryable}
+    def envelope(self, listed: int = MAX_LISTED_PROBLEMS) -> dict[str, Any]:
+        """The error as clients see it; at most ``listed`` problems, each cut to a bounded, strict-JSON form."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message,
+                                "retryable": self.retryable}
         if self.problems:
-            body["problems"] = [_problem_json(p) for p in self.problems]
+            body["problems"] = [_problem_json(p) for p in self.problems[:listed]]
+            if len(self.problems) > listed:
+                body["more_problems"] = len(self.problems) - listed
         return body
 
     def to_job_error(self) -> str:
-        return json.dumps(self.envelope(), default=repr)
+        """The envelope as a JSON string of at most MAX_ENVELOPE_CHARS ASCII characters, always strict JSON."""
+        listed = MAX_LISTED_PROBLEMS
+        while len(text := json.dumps(self.envelope(listed), allow_nan=False)) > MAX_ENVELOPE_CHARS and listed > 1:
+            listed -= 1
+        return text
 
 
 class BadInput(WorkerError):
@@ -88,8 +120,10 @@ class BadInput(WorkerError):
         if not problems:
             raise ValueError("BadInput needs at least one FieldProblem")
         if message is None:
-            listed = "; ".join(f"{p.field}: {p.reason}" for p in problems)
-            message = f"{len(problems)} invalid input field(s): {listed}"
+            listed = "; ".join(f"{_bounded_text(str(p.field), MAX_FIELD_CHARS)}: {p.reason}"
+                               for p in problems[:MAX_LISTED_PROBLEMS])
+            more = len(problems) - MAX_LISTED_PROBLEMS
+            message = f"{len(problems)} invalid input field(s): {listed}" + (f"; and {more} more" if more > 0 else "")
         super().__init__(message, problems)
 
     @classmethod
@@ -162,12 +196,33 @@ CODES = tuple(
 
 
 def _problem_json(problem: FieldProblem) -> dict[str, Any]:
-    body = asdict(problem)
-    if body["value"] is None:
-        del body["value"]
-    elif isinstance(body["value"], str) and len(body["value"]) > 200:
-        body["value"] = body["value"][:200] + "..."  # echo enough to recognise, never a whole payload
+    body: dict[str, Any] = {"field": _bounded_text(str(problem.field), MAX_FIELD_CHARS),
+                            "reason": _bounded_text(str(problem.reason), MAX_REASON_CHARS)}
+    value = _echo(problem.value)
+    if value is not None:
+        body["value"] = value
     return body
+
+
+def _echo(value: Any) -> Any:
+    """The offending value in a form that always serialises as strict JSON and stays small: enough to
+    recognise it, never a whole payload. Containers and other objects are not echoed (None)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):  # past 64 bits, writing the digits is itself unbounded work
+        return value if value.bit_length() <= 64 else f"an integer of {value.bit_length()} bits"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else json.dumps(value)  # "NaN", "Infinity", "-Infinity"
+    if isinstance(value, str):
+        return _bounded_text(value, MAX_ECHO_CHARS)
+    return None
+
+
+def _bounded_text(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (marked by "..."), lone surrogates replaced, so it encodes as UTF-8."""
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
 def classify(exc: BaseException) -> WorkerError:
@@ -239,11 +294,20 @@ def guard(handler: Callable) -> Callable:
     return _guard_async(_threaded(handler))
 
 
+def refuse_hostile_input(job: Any) -> None:
+    """BadInput naming the rule when the job's input is not strict JSON or breaks a shape limit
+    (shared.json_limits), checked before the handler sees it: a job can reach a worker however it was sent."""
+    problem = json_limits.first_problem(job.get("input") if isinstance(job, dict) else None)
+    if problem is not None:
+        raise BadInput.field(problem.field(), problem.reason)
+
+
 def _guard_async(handler: Callable) -> Callable:
     @functools.wraps(handler)
     async def guarded(job: dict) -> Any:
         with job_context(job):
             try:
+                refuse_hostile_input(job)
                 return await handler(job)
             except Exception as exc:
                 return failure_result(_report(exc, job))
@@ -256,6 +320,7 @@ def _guard_async_gen(handler: Callable) -> Callable:
     async def guarded(job: dict):
         with job_context(job):
             try:
+                refuse_hostile_input(job)
                 async for chunk in handler(job):
                     yield chunk
             except Exception as exc:

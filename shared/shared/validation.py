@@ -2,11 +2,14 @@
 
 A worker declares ``class Input(WorkerInput)`` with ``Field(ge=, le=, description=)``; everything a
 client sees about the input (errors, schema, the table in the worker's README) comes from that class.
+Booleans are declared ``StrictBool``: pydantic's lax mode would read ``"true"``, ``1`` or ``"yes"`` as
+True, where OpenAI's API (and our schema, ``"type": "boolean"``) accepts only ``true`` and ``false``.
 """
 
 from __future__ import annotations
 
 import json
+import typing
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -54,6 +57,30 @@ def _echo(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)):
         return value
     return None
+
+
+def loose_boolean_problems(model: type[BaseModel], data: Any, *, prefix: str = "") -> list[FieldProblem]:
+    """The fields of ``data`` that ``model`` declares as (optional) booleans but that hold something else.
+
+    For request models that are not ours (vLLM's), whose ``bool`` fields accept ``"true"``, ``1`` or
+    ``"yes"``: checked before them, so ``"stream": "true"`` is refused rather than read as a stream.
+    Nested models (``stream_options``) are checked too.
+    """
+    if not isinstance(data, dict):
+        return []
+    problems = []
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if key not in data:
+            continue
+        value, path = data[key], ".".join(part for part in (prefix, key) if part)
+        options = typing.get_args(field.annotation) or (field.annotation,)
+        if bool in options and not isinstance(value, bool) and not (value is None and type(None) in options):
+            problems.append(FieldProblem(path, "must be a boolean (true or false)", value))
+        nested = [option for option in options if isinstance(option, type) and issubclass(option, BaseModel)]
+        if len(nested) == 1:
+            problems += loose_boolean_problems(nested[0], value, prefix=path)
+    return problems
 
 
 def json_schema(model: type[BaseModel]) -> dict[str, Any]:

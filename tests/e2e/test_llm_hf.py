@@ -7,6 +7,7 @@ import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import openai
 import pytest
 
@@ -146,3 +147,29 @@ def test_a_cancelled_job_ends_cancelled_and_the_worker_keeps_serving(endpoint, r
     await_status(endpoint, NAME, job.job_id, "CANCELLED", timeout=30)
     [result] = runner.run_sync({"prompt": "next", "max_tokens": 3, "ignore_eos": True}, timeout=60)
     assert result["usage"]["completion_tokens"] == 3
+
+
+@pytest.mark.parametrize("stream", ["true", 1, "yes"])
+def test_a_stream_that_is_not_a_boolean_is_a_400_naming_it(endpoint, model, stream):
+    """Issue 19: "stream": "true" was answered 200 with a JSON array of stream chunks."""
+    response = httpx.post(f"{endpoint.base_url}/v2/{NAME}/openai/v1/chat/completions", timeout=60,
+                          json={"model": model, "messages": MESSAGES, "max_tokens": 2, "stream": stream})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "stream"
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"model": "m", "messages": [], "temperature": NaN}', '{"model": "m", "messages": [], "user": "\\ud800"}',
+     "[" * 10_000 + "]" * 10_000],
+    ids=["NaN", "lone-surrogate", "nested-10000-deep"],
+)
+def test_a_body_that_is_not_strict_json_is_a_400_json_answer_and_nothing_hangs(endpoint, client, model, body):
+    """Issue 19: such bodies were queued, failed every job take and hung until the execution timeout (or, nested
+    10,000 deep, were a plain-text 500)."""
+    response = httpx.post(f"{endpoint.base_url}/v2/{NAME}/openai/v1/chat/completions", content=body, timeout=60,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BAD_INPUT"
+    reply = client.chat.completions.create(model=model, messages=MESSAGES, max_tokens=2, extra_body=FIXED_LENGTH)
+    assert reply.usage.completion_tokens == 2

@@ -248,3 +248,57 @@ def test_cancelled_sync_generator_job_stops_pulling_steps():
 
     asyncio.run(drive())
     assert len(pulled) < 5
+
+
+# --- bounded refusals (issue 19) --------------------------------------------------------------------------
+
+
+def test_a_refusal_lists_at_most_max_listed_problems_and_counts_the_rest():
+    error = BadInput([FieldProblem(f"field{i}", "unknown field") for i in range(5_000)])
+    body = envelope({"error": error.to_job_error()})
+    assert len(body["problems"]) == errors.MAX_LISTED_PROBLEMS
+    assert body["more_problems"] == 5_000 - errors.MAX_LISTED_PROBLEMS
+    assert body["message"].endswith(f"; and {5_000 - errors.MAX_LISTED_PROBLEMS} more")
+    assert len(body["message"]) <= errors.MAX_MESSAGE_CHARS + 3
+
+
+@pytest.mark.parametrize(
+    ("value", "echoed"),
+    [
+        (float("nan"), "NaN"),
+        (float("inf"), "Infinity"),
+        (float("-inf"), "-Infinity"),
+        (10**5000, "an integer of 16610 bits"),
+        ("x" * 10_000, "x" * errors.MAX_ECHO_CHARS + "..."),
+        ("a\ud800b", "a?b"),
+        ({"a": "dict"}, None),
+        (2.5, 2.5),
+        (True, True),
+    ],
+    ids=["nan", "inf", "-inf", "huge-int", "long-str", "surrogate", "dict", "float", "bool"],
+)
+def test_an_echoed_value_is_cut_to_a_bounded_strict_json_form(value, echoed):
+    body = envelope({"error": BadInput.field("f", "bad", value).to_job_error()})
+    assert body["problems"][0].get("value") == echoed
+
+
+def test_the_envelope_is_bounded_strict_ascii_json_whatever_the_problems_hold():
+    huge = "\U0001f600" * 100_000  # each character becomes 12 ASCII characters in JSON
+    problems = [FieldProblem(huge + "\ud800", huge, huge) for _ in range(50)]
+    text = BadInput(problems).to_job_error()
+    assert len(text) <= errors.MAX_ENVELOPE_CHARS
+    assert text.isascii()
+    body = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the envelope"))
+    assert body["problems"] and body["more_problems"] == 50 - len(body["problems"])
+    assert len(body["problems"][0]["field"]) <= errors.MAX_FIELD_CHARS + 3
+
+
+def test_a_long_message_of_any_error_is_cut():
+    body = json.loads(WorkerError("m" * 100_000).to_job_error())
+    assert len(body["message"]) == errors.MAX_MESSAGE_CHARS + 3
+
+
+def test_the_message_is_bounded_where_the_error_is_made_so_its_log_line_is_too():
+    error = BadInput([FieldProblem("k" * 70_000, "unknown field") for _ in range(30)])
+    assert len(error.message) <= errors.MAX_MESSAGE_CHARS + 3
+    assert str(error) == error.message

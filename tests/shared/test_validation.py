@@ -63,3 +63,24 @@ def test_markdown_table_documents_every_field_with_limits():
     assert "| `steps` | integer | 10 | >= 1, <= 50 | How many steps. |" in table
     assert "| `name` | string | required | max length 8 | Who. |" in table
     assert "`messages`" in table
+
+
+def test_loose_boolean_problems_names_non_booleans_in_a_foreign_lax_model_nested_ones_too():
+    from pydantic import BaseModel
+
+    from shared.validation import loose_boolean_problems
+
+    class Options(BaseModel):
+        include_usage: bool = False
+
+    class Foreign(BaseModel):  # lax, as vLLM's request models are
+        stream: bool | None = False
+        echo: bool = False
+        stream_options: Options | None = None
+        n: int = 1
+
+    body = {"stream": "true", "echo": None, "stream_options": {"include_usage": 1}, "n": "2"}
+    problems = loose_boolean_problems(Foreign, body, prefix="openai_input")
+    assert [(p.field, p.value) for p in problems] == [
+        ("openai_input.stream", "true"), ("openai_input.echo", None), ("openai_input.stream_options.include_usage", 1)]
+    assert loose_boolean_problems(Foreign, {"stream": None, "echo": True, "stream_options": None}) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, ValidationError, field_validator
+from pydantic import Field, StrictBool, StringConstraints, ValidationError, field_validator
 
 from shared.errors import BadInput, FieldProblem
 from shared.validation import WorkerInput, problems_from
@@ -54,7 +54,7 @@ class Sampling(WorkerInput):
     min_tokens: int = Field(
         0, ge=0, le=MAX_TOKENS_LIMIT, description="End-of-sequence is ignored until this many tokens are generated."
     )
-    ignore_eos: bool = Field(False, description="Keep generating past end-of-sequence, up to max_tokens.")
+    ignore_eos: StrictBool = Field(False, description="Keep generating past end-of-sequence, up to max_tokens.")
     temperature: float = Field(1.0, ge=0.0, le=2.0, description="0 = greedy (deterministic).")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling: keep the smallest set of tokens "
                          "whose probability sums to top_p.")
@@ -89,7 +89,7 @@ class GenerateInput(Sampling):
     messages: list[ChatMessage] | None = Field(
         None, min_length=1, max_length=MAX_MESSAGES, description="A chat; the model's chat template renders it."
     )
-    stream: bool = Field(False, description="Yield text as it is generated (what is made while a chunk is being "
+    stream: StrictBool = Field(False, description="Yield text as it is generated (what is made while a chunk is being "
                                             "sent comes in the next one) instead of one result at the end.")
 
 

@@ -14,7 +14,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from shared.llm.inputs import MAX_MESSAGES, MAX_PROMPT_CHARS, MAX_TOKENS_LIMIT, ChatMessage, Sampling
 from shared.validation import WorkerInput
@@ -31,14 +31,14 @@ FinishReason = Literal["stop", "length"]
 
 
 class StreamOptions(WorkerInput):
-    include_usage: bool = Field(False, description="Send one last chunk with the token usage.")
+    include_usage: StrictBool = Field(False, description="Send one last chunk with the token usage.")
 
 
 class _OpenAIRequest(Sampling):
     """Fields both OpenAI generation routes share (sampling bounds come from `Sampling`)."""
 
     model: str = Field(min_length=1, max_length=256, description="Must be the served model (see /v1/models).")
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
     n: int = Field(1, ge=1, le=1, description="Only one choice per request.")
     frequency_penalty: float = Field(0.0, description="Not supported: only 0 (use repetition_penalty).")

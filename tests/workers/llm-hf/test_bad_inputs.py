@@ -30,6 +30,9 @@ def test_several_bad_fields_are_reported_together(run_guarded, envelope):
         ({"prompt": "x", "stop": [""]}, "stop.0"),
         ({"prompt": "x", "min_tokens": 5, "max_tokens": 2}, "min_tokens"),
         ({"prompt": "x", "repetition_penalty": 0}, "repetition_penalty"),
+        ({"prompt": "x", "stream": "true"}, "stream"),
+        ({"prompt": "x", "stream": 1}, "stream"),
+        ({"prompt": "x", "ignore_eos": "yes"}, "ignore_eos"),
         ("just a string", "input"),
     ],
 )
@@ -99,3 +102,36 @@ def test_prompt_with_no_tokens_is_refused(worker, monkeypatch, run_guarded, enve
     monkeypatch.setattr(worker.prompts, "_text_ids", lambda prompt: [])
     body = envelope(run_guarded({"prompt": "\u200b"}))
     assert fields(body) == {"prompt"}
+
+
+@pytest.mark.parametrize("unknown", [900, 5_000])
+def test_thousands_of_unknown_fields_are_a_bounded_refusal(run_guarded, envelope, unknown):
+    """Issue 19: a BAD_INPUT naming 5,000 unknown fields made a log line and a job error the size of the input.
+    Past MAX_OBJECT_KEYS the object is refused as a whole; below it, the first problems are listed and counted."""
+    from shared.errors import MAX_ENVELOPE_CHARS, MAX_LISTED_PROBLEMS
+    from shared.json_limits import MAX_OBJECT_KEYS
+
+    [chunk] = run_guarded({"prompt": "x", **{f"unknown_{i}": i for i in range(unknown)}})
+    assert len(chunk["error"]) <= MAX_ENVELOPE_CHARS
+    body = envelope([chunk])
+    if unknown > MAX_OBJECT_KEYS:
+        assert "MAX_OBJECT_KEYS" in body["problems"][0]["reason"]
+        return
+    assert len(body["problems"]) == MAX_LISTED_PROBLEMS
+    assert body["more_problems"] == unknown - MAX_LISTED_PROBLEMS
+
+
+def test_a_70_kb_field_name_is_refused_by_the_key_length_limit(run_guarded, envelope):
+    body = envelope(run_guarded({"prompt": "x", "k" * 70_000: 1}))
+    [problem] = body["problems"]
+    assert "MAX_KEY_CHARS" in problem["reason"] and len(problem["field"]) < 100
+
+
+def test_a_1_mb_openai_model_name_is_echoed_cut(run_guarded, envelope):
+    from shared.errors import MAX_ECHO_CHARS
+
+    body = envelope(run_guarded({"openai_route": "/v1/completions",
+                                 "openai_input": {"model": "m" * 1_000_000, "prompt": "x"}}))
+    [problem] = body["problems"]
+    assert problem["field"] == "openai_input.model"
+    assert len(problem["value"]) == MAX_ECHO_CHARS + 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from openai.types import Completion, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
@@ -140,3 +141,18 @@ def test_openai_unknown_route_is_refused(run_guarded, envelope):
 def test_openai_context_overflow_names_the_clients_field(run_guarded, envelope, served):
     body = envelope(run_guarded(openai_job(CHAT, model=served, messages=MESSAGES, max_completion_tokens=100_000)))
     assert [p["field"] for p in body["problems"]] == ["openai_input.max_completion_tokens"]
+
+
+@pytest.mark.parametrize("value", ["true", 1, "yes"])
+@pytest.mark.parametrize("route", [CHAT, COMPLETIONS])
+def test_openai_stream_accepts_booleans_only(run_guarded, envelope, served, route, value):
+    """Issue 19: "stream": "true" was read as a stream and answered with a JSON array of chunks."""
+    prompt = {"messages": MESSAGES} if route == CHAT else {"prompt": "hi"}
+    body = envelope(run_guarded(openai_job(route, model=served, stream=value, **prompt)))
+    assert [p["field"] for p in body["problems"]] == ["openai_input.stream"]
+
+
+def test_openai_stream_options_include_usage_accepts_booleans_only(run_guarded, envelope, served):
+    body = envelope(run_guarded(openai_job(CHAT, model=served, messages=MESSAGES, stream=True,
+                                           stream_options={"include_usage": "yes"})))
+    assert [p["field"] for p in body["problems"]] == ["openai_input.stream_options.include_usage"]

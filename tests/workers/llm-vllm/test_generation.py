@@ -146,3 +146,21 @@ def test_a_busy_consumer_gets_the_same_stream_text_in_fewer_chunks(run, run_with
     assert "".join(chunk["text"] for chunk in deltas) == whole["text"]
     assert len(deltas) < 24  # what was generated while the consumer was busy came joined
     assert last == {"text": "", "finish_reason": "length", "usage": whole["usage"]}
+
+
+def test_min_tokens_beyond_what_the_context_leaves_is_refused_as_llm_hf_refuses_it(fail, run):
+    """Issue 19: min_tokens 131072 on a 512-token context completed 510 tokens, silently."""
+    error = fail({"prompt": "Hi", "min_tokens": 131_072})
+    assert error["code"] == "BAD_INPUT"
+    [problem] = error["problems"]
+    assert problem["field"] == "min_tokens"
+    assert "what the context leaves" in problem["reason"]
+    [result] = run({"prompt": "still serving", "max_tokens": 2, "min_tokens": 2})
+    assert result["usage"]["completion_tokens"] == 2
+
+
+@pytest.mark.parametrize("value", ["true", 1, "yes"])
+@pytest.mark.parametrize("field", ["stream", "ignore_eos"])
+def test_native_booleans_accept_booleans_only(fail, field, value):
+    error = fail({"prompt": "Hi", "max_tokens": 2, field: value})
+    assert [problem["field"] for problem in error["problems"]] == [field]

@@ -142,3 +142,28 @@ def test_vllms_own_request_checks_name_the_field(fail):
 def test_unknown_route_and_extra_fields_are_bad_input(fail):
     error = fail({"openai_route": "/v1/embeddings", "openai_input": {}, "extra": 1})
     assert {problem["field"] for problem in error["problems"]} == {"openai_route", "extra"}
+
+
+@pytest.mark.parametrize("value", ["true", 1, "yes"])
+@pytest.mark.parametrize("route", [CHAT, COMPLETIONS])
+def test_stream_accepts_booleans_only(fail, route, value):
+    """Issue 19: vLLM's models read "stream": "true" as a stream, answered as a JSON array of chunks."""
+    prompt = {"messages": [{"role": "user", "content": "Hi"}]} if route == CHAT else {"prompt": "Hi"}
+    error = fail(openai(route, {"model": MODEL, "max_tokens": 2, "stream": value, **prompt}))
+    assert error["code"] == "BAD_INPUT"
+    assert [problem["field"] for problem in error["problems"]] == ["openai_input.stream"]
+
+
+def test_nested_and_other_booleans_accept_booleans_only(fail):
+    error = fail(openai(CHAT, {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "stream": True,
+                               "stream_options": {"include_usage": "yes"}, "ignore_eos": 0, "logprobs": None}))
+    assert {problem["field"] for problem in error["problems"]} == {
+        "openai_input.stream_options.include_usage", "openai_input.ignore_eos"}
+
+
+@pytest.mark.parametrize("route", [CHAT, COMPLETIONS])
+def test_min_tokens_beyond_the_context_is_bad_input(fail, route):
+    prompt = {"messages": [{"role": "user", "content": "Hi"}]} if route == CHAT else {"prompt": "Hi"}
+    error = fail(openai(route, {"model": MODEL, "min_tokens": 131_072, **prompt}))
+    assert error["code"] == "BAD_INPUT"
+    assert "min_tokens" in json.dumps(error)

@@ -244,3 +244,32 @@ def test_a_bad_s3_config_is_bad_input_naming_its_fields(check, run_job):
     error = check.envelope(run_job({"prompt": "x", **check.SMALL}, s3Config={"accessId": "a", "accessSecret": "s"}))
     assert error["code"] == "BAD_INPUT"
     assert {p["field"] for p in error["problems"]} == {"s3Config.bucketName", "s3Config.endpointUrl"}
+
+
+@pytest.mark.parametrize(
+    ("steps", "strength"),
+    [(1, None), (1, 0.99), (3, 0.3), (100, 0.009)],
+    ids=["one-step-default-strength", "one-step", "three-steps", "tiny-strength"],
+)
+def test_img2img_that_would_run_zero_steps_is_bad_input_naming_both_fields(check, run_job, steps, strength):
+    """Issue 19: steps x strength rounding down to 0 denoising steps failed INTERNAL inside diffusers."""
+    job_input = {"prompt": "x", "image": check.png_b64(64, 64), "num_inference_steps": steps}
+    if strength is not None:
+        job_input["strength"] = strength
+    error = check.envelope(run_job(job_input))
+    assert error["code"] == "BAD_INPUT"
+    assert set(fields(error)) == {"num_inference_steps", "strength"}
+    assert "0 denoising steps" in fields(error)["strength"]
+
+
+def test_img2img_with_exactly_one_denoising_step_gives_an_image(check, run_job):
+    result = run_job({"prompt": "x", "image": check.png_b64(64, 64), "num_inference_steps": 2, "strength": 0.5})
+    assert check.decode(result["images"][0]).size == (64, 64)
+
+
+@pytest.mark.parametrize("value", ["true", 1, "yes"])
+@pytest.mark.parametrize("field", ["data_uri", "refine"])
+def test_a_boolean_field_accepts_booleans_only(check, run_job, field, value):
+    error = check.envelope(run_job({"prompt": "x", **check.SMALL, field: value}))
+    assert error["code"] == "BAD_INPUT"
+    assert field in fields(error)

@@ -11,6 +11,12 @@ import torch
 
 from shared.llm.inputs import Sampling
 
+#: Temperatures below this are greedy. Dividing logits by a temperature near zero overflows them to
+#: infinity (1e-39 did: "probability tensor contains either inf, nan"); the limit of sampling as the
+#: temperature goes to 0 is the argmax anyway. vLLM uses the same cut (``_SAMPLING_EPS`` in
+#: vllm/sampling_params.py), so both LLM workers agree on which requests are greedy.
+GREEDY_BELOW = 1e-5
+
 
 class TokenSampler:
     """Per-sequence sampling state: settings, the tokens seen so far (for the penalty), the RNG."""
@@ -21,7 +27,7 @@ class TokenSampler:
         self._eos_index = torch.tensor(sorted(eos_ids), dtype=torch.long, device=device)
         self._seen = torch.tensor(sorted(set(prompt_ids)), dtype=torch.long, device=device)
         self._generator = None
-        if sampling.temperature > 0:
+        if sampling.temperature >= GREEDY_BELOW:
             self._generator = torch.Generator(device=device)
             if sampling.seed is None:
                 self._generator.seed()
@@ -62,13 +68,16 @@ class TokenSampler:
         if penalty == 1.0 or not len(self._seen):
             return scores
         # Same rule as transformers' RepetitionPenaltyLogitsProcessor (and vLLM): shrink toward "less likely".
+        # A penalty below float32's smallest normal number would round to 0 and make 0 / 0 = NaN; at that
+        # size any penalty already sends a positive logit to +inf (see _overflow_dominates).
+        penalty = max(penalty, torch.finfo(scores.dtype).tiny)
         seen = scores[self._seen]
         return scores.index_copy(0, self._seen, torch.where(seen < 0, seen * penalty, seen / penalty))
 
     def _choose(self, scores: torch.Tensor) -> int:
-        if self._generator is None:  # temperature 0: greedy
+        if self._generator is None:  # temperature (near) 0: greedy
             return int(torch.argmax(scores))
-        scores = scores / self.sampling.temperature
+        scores = _overflow_dominates(scores / self.sampling.temperature)
         if self.sampling.top_k:
             kth = torch.topk(scores, min(self.sampling.top_k, scores.numel())).values[-1]
             scores = scores.masked_fill(scores < kth, float("-inf"))
@@ -76,6 +85,16 @@ class TokenSampler:
             scores = _nucleus(scores, self.sampling.top_p)
         probs = torch.softmax(scores, dim=-1)
         return int(torch.multinomial(probs, 1, generator=self._generator))
+
+
+def _overflow_dominates(scores: torch.Tensor) -> torch.Tensor:
+    """Scores that overflowed to +inf (large logits over a small temperature, or a tiny repetition penalty)
+    dominate every finite one: the limit of the softmax is uniform over them, where softmax itself gives
+    NaN (inf - inf). Finite scores pass unchanged."""
+    overflowed = torch.isposinf(scores)
+    if not bool(overflowed.any()):
+        return scores
+    return torch.zeros_like(scores).masked_fill(~overflowed, float("-inf"))
 
 
 def _nucleus(scores: torch.Tensor, top_p: float) -> torch.Tensor:

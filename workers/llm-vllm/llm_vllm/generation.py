@@ -12,9 +12,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from shared.errors import BadInput
-from shared.llm.inputs import resolve_max_tokens
 from shared.llm.outputs import Event, Finish
-from shared.llm.requests import GenerationRequest
+from shared.llm.requests import GenerationRequest, completion_budget
 
 #: vLLM finish reasons a client can see; anything else ("abort", "error") is not a normal end.
 _FINISH_REASONS = ("stop", "length")
@@ -29,13 +28,8 @@ async def events(engine: Any, request: GenerationRequest, request_id: str) -> As
     from vllm.inputs import TokensPrompt
 
     prompt_ids = await asyncio.to_thread(prompt_tokens, engine.get_tokenizer(), request)
-    max_tokens = resolve_max_tokens(
-        request.sampling.max_tokens,
-        len(prompt_ids),
-        engine.model_config.max_model_len,
-        prompt_field=request.prompt_field,
-        max_tokens_field=request.max_tokens_field,
-    )
+    # The shared contract's budget: a min_tokens the context cannot hold is refused, as llm-hf refuses it.
+    max_tokens = completion_budget(request, len(prompt_ids), engine.model_config.max_model_len)
     params = sampling_params(request, max_tokens)
     generated = 0
     async for output in engine.generate(TokensPrompt(prompt_token_ids=prompt_ids), params, request_id):
@@ -67,7 +61,7 @@ def sampling_params(request: GenerationRequest, max_tokens: int) -> Any:
     sampling = request.sampling
     return SamplingParams(
         max_tokens=max_tokens,
-        min_tokens=min(sampling.min_tokens, max_tokens),
+        min_tokens=sampling.min_tokens,
         ignore_eos=sampling.ignore_eos,
         temperature=sampling.temperature,
         top_p=sampling.top_p,

@@ -24,7 +24,7 @@ from shared.errors import BadInput, DeviceFailure, FieldProblem, NotReady, Worke
 from shared.llm.openai import CHAT_ROUTE, COMPLETIONS_ROUTE, MODELS_ROUTE, ROUTES
 from shared.llm.outputs import join_text_chunks
 from shared.stream_coalescing import coalesced
-from shared.validation import problems_from
+from shared.validation import loose_boolean_problems, problems_from
 
 _INPUT = "openai_input"
 
@@ -37,8 +37,14 @@ async def respond(host: EngineHost, job_input: dict[str, Any], request_id: str) 
         models = await host.call(state.openai_serving_models.show_available_models())
         yield models.model_dump(mode="json")
         return
+    model = _request_model(route)
+    # vLLM's models read "true", 1 or "yes" as True; booleans only, as on llm-hf and in OpenAI's API.
+    loose = loose_boolean_problems(model, body, prefix=_INPUT)
+    if loose:
+        raise BadInput(loose)
     try:
-        request = _request(route, body, request_id)
+        # The job id names the request in vLLM's logs (and keeps it unique across workers).
+        request = model.model_validate({**body, "request_id": request_id})
     except ValidationError as exc:
         raise BadInput(problems_from(exc, prefix=_INPUT)) from None
     except Exception as exc:  # vLLM's own request checks raise its typed errors (with the parameter)
@@ -86,14 +92,12 @@ def _route_and_body(job_input: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return route, body
 
 
-def _request(route: str, body: dict[str, Any], request_id: str) -> Any:
+def _request_model(route: str) -> type:
     from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
     from vllm.entrypoints.openai.completion.protocol import CompletionRequest
 
-    model = ChatCompletionRequest if route == CHAT_ROUTE else CompletionRequest
     assert route in (CHAT_ROUTE, COMPLETIONS_ROUTE)
-    # The job id names the request in vLLM's logs (and keeps it unique across workers).
-    return model.model_validate({**body, "request_id": request_id})
+    return ChatCompletionRequest if route == CHAT_ROUTE else CompletionRequest
 
 
 def _is_error_response(result: Any) -> bool:

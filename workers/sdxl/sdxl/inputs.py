@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from shared.encoding import decode_image
 from shared.errors import BadInput, FieldProblem
@@ -24,6 +24,8 @@ MAX_STEPS = 100
 MAX_IMAGES = 4
 MAX_SEED = 2**32 - 1
 MAX_PROMPT_CHARS = 2000
+#: img2img strength when the request names none.
+DEFAULT_STRENGTH = 0.8
 #: An img2img source image: bytes of the file, and pixels once decoded.
 MAX_IMAGE_BYTES = 8_000_000
 MAX_IMAGE_PIXELS = MAX_SIZE * MAX_SIZE
@@ -67,7 +69,7 @@ class Input(WorkerInput):
     scheduler: Scheduler = Field("euler", description="Sampler used for the denoising steps.")
     format: ImageFormat = Field("png", description="Encoding of the returned images.")
     quality: int = Field(90, ge=1, le=100, description="JPEG/WebP quality; ignored for PNG.")
-    data_uri: bool = Field(False, description="Return `data:image/...;base64,` URIs instead of bare base64.")
+    data_uri: StrictBool = Field(False, description="Return `data:image/...;base64,` URIs instead of bare base64.")
     image: str | None = Field(
         None,
         description=f"img2img source: base64 PNG, JPEG or WebP (data URI accepted), at most {MAX_IMAGE_BYTES} "
@@ -77,9 +79,10 @@ class Input(WorkerInput):
         None,
         gt=0.0,
         le=1.0,
-        description="img2img only: how much of the source is repainted (1 = all of it); default 0.8.",
+        description=f"img2img only: how much of the source is repainted (1 = all of it); default {DEFAULT_STRENGTH}. "
+        "num_inference_steps x strength must be at least 1 (the steps img2img runs).",
     )
-    refine: bool = Field(False, description="Finish the last steps with the refiner (only where it is baked in).")
+    refine: StrictBool = Field(False, description="Finish the last steps with the refiner (only where it is baked in).")
     refiner_switch: float = Field(
         0.8, gt=0.0, lt=1.0, description="With `refine`: fraction of the steps the base model runs."
     )
@@ -89,6 +92,8 @@ class Input(WorkerInput):
         problems = []
         if self.strength is not None and self.image is None:
             problems.append(FieldProblem("strength", "only applies with an img2img `image`", self.strength))
+        if self.image is not None:
+            problems += self._img2img_step_problems()
         if self.refine and self.image is not None:
             problems.append(FieldProblem("refine", "is for text-to-image jobs, not img2img", True))
         pixels = (self.width or DEFAULT_SIZE) * (self.height or DEFAULT_SIZE) * self.num_images
@@ -97,6 +102,17 @@ class Input(WorkerInput):
         if problems:
             raise BadInput(problems)
         return self
+
+
+    def _img2img_step_problems(self) -> list[FieldProblem]:
+        """img2img runs int(num_inference_steps x strength) steps (diffusers' get_timesteps); 0 is no image."""
+        strength = DEFAULT_STRENGTH if self.strength is None else self.strength
+        if int(self.num_inference_steps * strength) >= 1:
+            return []
+        reason = (f"num_inference_steps ({self.num_inference_steps}) x strength ({strength}) rounds down to 0 "
+                  "denoising steps; raise either so that their product is at least 1")
+        return [FieldProblem("num_inference_steps", reason, self.num_inference_steps),
+                FieldProblem("strength", reason, strength)]
 
 
 @dataclass(frozen=True)
@@ -111,7 +127,7 @@ class Job:
 
     @property
     def strength(self) -> float:
-        return 0.8 if self.request.strength is None else self.request.strength
+        return DEFAULT_STRENGTH if self.request.strength is None else self.request.strength
 
 
 def resolve(request: Input) -> Job:
