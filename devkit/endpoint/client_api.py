@@ -9,7 +9,6 @@ of its official clients: runpod-python (runner.py, asyncio_runner.py), runpod/js
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from typing import Any
 
