@@ -62,6 +62,9 @@ class BatchEngine:
         self._tokenizer = copy.deepcopy(tokenizer)
         self._inbox: queue.Queue[_Sequence | object] = queue.Queue()
         self._running: list[_Sequence] = []
+        #: The sequence being prefilled: counted as active, since it emits its first token before it joins
+        #: ``_running`` (a reader that got that token must not see an idle engine).
+        self._prefilling: _Sequence | None = None
         self._cache = LeftPaddedCache()
         self._thread: threading.Thread | None = None
         #: Largest number of sequences decoded in one forward pass so far (observability and tests).
@@ -74,8 +77,8 @@ class BatchEngine:
 
     @property
     def active(self) -> int:
-        """Sequences in the running batch now."""
-        return len(self._running)
+        """Sequences being prefilled or in the running batch now."""
+        return len(self._running) + (self._prefilling is not None)
 
     @property
     def queued(self) -> int:
@@ -143,7 +146,11 @@ class BatchEngine:
             if item is _STOP:
                 return False
             if not item.cancelled:
-                self._prefill(item)
+                self._prefilling = item
+                try:
+                    self._prefill(item)
+                finally:
+                    self._prefilling = None
 
     def _prefill(self, sequence: _Sequence) -> None:
         from transformers import DynamicCache
