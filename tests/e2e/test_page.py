@@ -116,6 +116,20 @@ def test_sdxl_shows_its_image_at_the_asked_size(page, endpoint):
     assert (image.get_attribute("data-width"), image.get_attribute("data-height")) == ("64", "80")
 
 
+def test_sdxl_steps_move_the_bar_while_the_job_runs(page, endpoint):
+    open_worker(page, endpoint, "sdxl")
+    page.get_by_label("width").fill("256")
+    page.get_by_label("height").fill("256")
+    page.get_by_label("num_inference_steps").fill("100")
+    record(page, "#progress-wrap", "[node.hidden, document.querySelector('#progress-label').textContent]")
+    page.get_by_role("button", name="Run", exact=True).click()
+    assert wait_status(page, "COMPLETED", "FAILED") == "COMPLETED"
+    # progress_update's value, read from /status while the job was IN_PROGRESS
+    between = {label for hidden, label in page.evaluate("window.seen") if not hidden and label not in ("0 %", "100 %")}
+    assert between, "no step was shown while the job ran"
+    assert page.locator("#progress-label").text_content() == "100 %"
+
+
 def test_sdxl_img2img_from_an_uploaded_file(page, endpoint):
     from PIL import Image
 

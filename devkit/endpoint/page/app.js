@@ -103,6 +103,7 @@ function resetResult() {
   $("job-status").dataset.status = "";
   $("progress-wrap").hidden = true;
   setProgress(0, false);
+  $("progress-detail").textContent = "";
   $("job-error").hidden = true;
   $("job-error").replaceChildren();
   $("stream-text").hidden = true;
@@ -134,6 +135,9 @@ function setBusy(busy) {
 function showChunk(chunk) {
   if (!chunk || typeof chunk !== "object") return;
   if (typeof chunk.progress === "number") setProgress(chunk.progress);
+  if (typeof chunk.step === "number" && typeof chunk.steps === "number") {
+    $("progress-detail").textContent = `step ${chunk.step} of ${chunk.steps}${chunk.stage ? ` (${chunk.stage})` : ""}`;
+  }
   const choice = chunk.choices && chunk.choices[0];
   const text = chunk.text ?? (choice && (choice.delta ? choice.delta.content : choice.text));
   if (typeof text === "string" && text) {
