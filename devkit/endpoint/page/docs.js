@@ -31,12 +31,13 @@ function routes(name, input, chats) {
 }
 
 function schemaTable(schema) {
+  // data-label names each cell for the phone layout, where a row is shown as a stack of cells.
   const rows = fieldsOf(schema).map((field) => element("tr", {},
-    element("td", {}, element("code", {}, field.name), field.required ? " (required)" : ""),
-    element("td", {}, typeName(field.raw)),
-    element("td", {}, field.prop.default === undefined ? "" : JSON.stringify(field.prop.default)),
-    element("td", {}, limitsOf(field.prop)),
-    element("td", {}, field.prop.description || "")));
+    element("td", { "data-label": "field" }, element("code", {}, field.name), field.required ? " (required)" : ""),
+    element("td", { "data-label": "type" }, typeName(field.raw)),
+    element("td", { "data-label": "default" }, field.prop.default === undefined ? "" : JSON.stringify(field.prop.default)),
+    element("td", { "data-label": "limits" }, limitsOf(field.prop)),
+    element("td", { "data-label": "description" }, field.prop.description || "")));
   const head = element("tr", {}, ...["field", "type", "default", "limits", "description"].map((h) => element("th", { scope: "col" }, h)));
   return element("div", { class: "table-wrap" }, element("table", {}, element("thead", {}, head), element("tbody", {}, ...rows)));
 }
