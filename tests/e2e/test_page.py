@@ -74,6 +74,16 @@ def test_the_page_asks_for_the_key_and_shows_each_worker_ready(page, endpoint):
     assert all(url.startswith(endpoint.base_url) or url.startswith("data:") for url in page.requested)
 
 
+def test_a_worker_that_cannot_start_shows_unhealthy_with_its_reason(page, endpoint_factory, fixture_worker):
+    from setup_fails import REASON
+
+    failing = endpoint_factory([fixture_worker("setup_fails", min_workers=1)], ready=False)
+    page.goto(f"{failing.base_url}/")
+    page.wait_for_selector('[data-worker="setup-fails"] .badge[data-state="unhealthy"]')
+    assert REASON in page.locator("#worker-state").text_content()
+    assert page.get_by_label("input").is_visible()  # no input model: the input is one JSON field
+
+
 def test_a_progress_demo_job_moves_the_bar_to_100_percent(page, endpoint):
     open_worker(page, endpoint, "progress-demo")
     page.get_by_label("steps").fill("20")

@@ -18,13 +18,15 @@ const models = {}; // name -> served model id (OpenAI route)
 
 // --- worker list and state -----------------------------------------------------------------------
 
-// RunPod's /health body (plus the stand-in's startupFailure) as one state and its reason.
+// RunPod's /health body (plus the stand-in's startupFailure: why the latest start failed, null once one
+// succeeds) as one state and its reason.
 function stateOf(health) {
   const w = health.workers;
   const jobs = `${health.jobs.inQueue} queued, ${health.jobs.inProgress} running`;
-  if (w.unhealthy) return { state: "unhealthy", reason: health.startupFailure || "a worker was marked unhealthy" };
-  if (w.ready) return { state: "ready", reason: `${w.ready} worker(s): ${w.idle} idle, ${w.running} busy; jobs: ${jobs}` };
-  if (health.startupFailure) return { state: "unhealthy", reason: health.startupFailure };
+  if (health.startupFailure) return { state: "unhealthy", reason: `cannot start: ${health.startupFailure}` };
+  const marked = w.unhealthy ? `; ${w.unhealthy} unhealthy, being replaced` : "";
+  if (w.ready) return { state: "ready", reason: `${w.ready} worker(s): ${w.idle} idle, ${w.running} busy${marked}; jobs: ${jobs}` };
+  if (w.unhealthy) return { state: "unhealthy", reason: `a worker stopped answering or kept exiting${marked}` };
   if (w.initializing) return { state: "starting", reason: `a worker is starting (loading its model); jobs: ${jobs}` };
   return { state: "idle", reason: "no worker running: one starts on the next job" };
 }
