@@ -113,6 +113,20 @@ def test_an_llm_chat_shows_text_before_the_reply_ends(page, endpoint):
     assert while_streaming and min(while_streaming) < final, seen
 
 
+def test_an_llm_job_streams_its_tokens_while_it_runs(page, endpoint):
+    open_worker(page, endpoint, "llm-hf")
+    form = page.locator("#job-form")  # the chat below has its own max_tokens and ignore_eos
+    form.get_by_label("max_tokens", exact=True).fill("400")  # the tiny model holds 512 tokens
+    form.get_by_label("ignore_eos").check()
+    record(page, "#result", "[document.querySelector('#job-status').dataset.status, "
+                            "document.querySelector('#stream-text').textContent.length]")
+    page.get_by_role("button", name="Run and stream").click()
+    assert wait_status(page, "COMPLETED", "FAILED") == "COMPLETED"
+    seen = page.evaluate("window.seen")
+    while_running = [length for status, length in seen if status == "IN_PROGRESS" and length > 0]
+    assert while_running and min(while_running) < seen[-1][1], seen
+
+
 def test_sdxl_shows_its_image_at_the_asked_size(page, endpoint):
     open_worker(page, endpoint, "sdxl")
     page.get_by_label("width").fill("64")

@@ -143,8 +143,10 @@ function showChunk(chunk) {
   const choice = chunk.choices && chunk.choices[0];
   const text = chunk.text ?? (choice && (choice.delta ? choice.delta.content : choice.text));
   if (typeof text === "string" && text) {
-    $("stream-text").hidden = false;
-    $("stream-text").textContent += text;
+    const box = $("stream-text");
+    box.hidden = false;
+    box.textContent += text;
+    box.scrollTop = box.scrollHeight; // follow the newest text, as a terminal does
   }
 }
 
