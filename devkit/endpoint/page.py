@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -58,6 +58,31 @@ async def schemas(request: Request) -> JSONResponse:
     every endpoint built from this repo and holds nothing of the caller's."""
     return JSONResponse({name: {"schema": input_schema(name), "example": example_input(name)}
                          for name in request.app.state.pools})
+
+
+def component_schemas(worker: str, schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``schema`` as OpenAPI components: ``<worker>.input``, and each of its ``$defs`` as ``<worker>.<Def>``
+    with the references to them rewritten (a component's ``#/$defs/...`` would point at the document root)."""
+    text = json.dumps(schema).replace('"#/$defs/', f'"#/components/schemas/{worker}.')
+    moved = json.loads(text)
+    defs = moved.pop("$defs", {})
+    return {f"{worker}.input": moved, **{f"{worker}.{name}": body for name, body in defs.items()}}
+
+
+def with_worker_inputs(app: FastAPI) -> None:
+    """Make the app's /openapi.json list each served worker's input schema under components.schemas: the
+    routes read raw bodies (RunPod's ``{"input": ...}``, any worker), so FastAPI alone shows none."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()  # FastAPI caches it; adding the same components again changes nothing
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        for name in app.state.pools:
+            if (schema := input_schema(name)) is not None:
+                components.update(component_schemas(name, schema))
+        return document
+
+    app.openapi = openapi
 
 
 def static_files() -> StaticFiles:

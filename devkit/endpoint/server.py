@@ -73,6 +73,7 @@ def create_app(specs: Iterable[WorkerSpec], base_url: str, api_key: str | None =
     # `/` (a page to try each worker) and `/docs` (each worker's input schema, an example per route).
     app.include_router(page.router)
     app.mount(page.ASSETS_PATH, page.static_files(), name="page")
+    page.with_worker_inputs(app)
     app.include_router(client_api.router)
     app.include_router(openai_api.router)
     app.include_router(worker_api.router)

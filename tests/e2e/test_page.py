@@ -204,6 +204,15 @@ def test_cancel_stops_a_running_job(page, endpoint):
     assert page.get_by_role("button", name="Cancel").is_disabled()
 
 
+def test_openapi_json_carries_each_workers_input_schema(endpoint, http):
+    components = http.get(f"{endpoint.base_url}/openapi.json").json()["components"]["schemas"]
+    schemas = http.get(f"{endpoint.base_url}/schemas").json()
+    assert components["progress-demo.input"] == schemas["progress-demo"]["schema"]
+    messages = components["llm-hf.input"]["properties"]["messages"]["anyOf"][0]["items"]
+    assert messages == {"$ref": "#/components/schemas/llm-hf.ChatMessage"}
+    assert components["llm-hf.ChatMessage"]["properties"]["role"]["enum"][0] == "system"
+
+
 def test_docs_show_each_workers_schema_and_routes_from_the_endpoint_alone(page, endpoint):
     page.goto(f"{endpoint.base_url}/docs")
     page.wait_for_selector("body[data-ready]")
