@@ -41,10 +41,12 @@ docs: setup ## Regenerate each worker README's input table from its input model
 dev: setup ## Local RunPod endpoint on tiny models, all workers or WORKER=name (PORT=8000); prints a curl line
 	$(PY) -m devkit.endpoint $(if $(WORKER),--worker $(WORKER)) $(if $(PORT),--port $(PORT))
 
-# Each figure against its baseline in the same run; table on stdout, JSON in .bench/. docs/benchmarks.md.
+# Each figure against its baseline in the same run; table on stdout, JSON in .bench/, plots in docs/bench/.
+# docs/benchmarks.md.
 .PHONY: bench
 bench: setup ## Benchmarks on the CPU with tiny models (a few minutes): BENCH="dispatch llm-hf" picks some
 	$(PY) -m devkit.bench $(BENCH)
+	$(PY) -m devkit.bench.plots
 
 # RunPod REST API v2 (docs/deploy.md). Needs RUNPOD_API_KEY; the image is REGISTRY/<worker>:TAG unless
 # endpoint.toml names one; RUNPOD_REST_URL points elsewhere (a stand-in: python -m devkit.deploy.standin).

@@ -16,7 +16,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from devkit.endpoint import client_api, openai_api, worker_api
+from devkit.endpoint import client_api, openai_api, page, worker_api
 from devkit.endpoint.client_api import ApiError
 from devkit.endpoint.jobs import JobQueue
 from devkit.endpoint.spec import WorkerSpec
@@ -51,7 +51,8 @@ def create_app(specs: Iterable[WorkerSpec], base_url: str, api_key: str | None =
         yield
         await shutdown()
 
-    app = FastAPI(title="Local RunPod endpoint", lifespan=lifespan)
+    # FastAPI's own /docs loads Swagger UI from a CDN (fails offline): the page module serves /docs instead.
+    app = FastAPI(title="Local RunPod endpoint", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.pools = pools
     app.state.api_key = api_key
     app.state.shutdown = shutdown
@@ -69,11 +70,10 @@ def create_app(specs: Iterable[WorkerSpec], base_url: str, api_key: str | None =
                                 headers=exc.headers)
         return await http_exception_handler(request, exc)
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> dict[str, Any]:
-        return {name: {"runpod": f"{base_url}/v2/{name}", "openai": f"{base_url}/v2/{name}/openai/v1"}
-                for name in pools}
-
+    # `/` (a page to try each worker) and `/docs` (each worker's input schema, an example per route).
+    app.include_router(page.router)
+    app.mount(page.ASSETS_PATH, page.static_files(), name="page")
+    page.with_worker_inputs(app)
     app.include_router(client_api.router)
     app.include_router(openai_api.router)
     app.include_router(worker_api.router)

@@ -14,6 +14,7 @@ Endpoints are started once per session and shared by every test asking for the s
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -154,3 +155,33 @@ def webhook_receiver() -> WebhookReceiver:
     yield server
     server.shutdown()
     server.server_close()
+
+
+#: Debian's chromium (`apt-get install chromium`, as .ci/run does); Playwright never downloads a browser here.
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+#: Flags that keep a headless chromium off the network and quiet on a bare CI machine or in a container.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+#: Where browser tests leave screenshots; CI uploads the folder (.github/workflows/test.yml).
+SCREENSHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """A headless chromium (a Playwright BrowserContext) on a new empty profile; ``browser.new_page()``."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"no chromium at {CHROMIUM}: `apt-get install chromium` (or set CHROMIUM=<path>)")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS,
+            headless=True, viewport={"width": 1280, "height": 900})
+        yield context
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
