@@ -20,9 +20,11 @@ from shared.errors import (
     JobTimeout,
     NotReady,
     OutputTooLarge,
+    UploadFailed,
     WorkerError,
     classify,
     guard,
+    read_envelope,
 )
 
 JOB = {"id": "job-1", "input": {}}
@@ -51,6 +53,7 @@ def envelope(result: dict) -> dict:
         (BadInput.field("x", "bad"), "BAD_INPUT"),
         (InputTooLarge("image", 11, 10), "INPUT_TOO_LARGE"),
         (OutputTooLarge("too big"), "OUTPUT_TOO_LARGE"),
+        (UploadFailed("bucket down"), "UPLOAD_FAILED"),
         (GpuOutOfMemory("oom"), "GPU_OUT_OF_MEMORY"),
         (JobTimeout("slow"), "TIMEOUT"),
         (NotReady("no model"), "NOT_READY"),
@@ -66,6 +69,60 @@ def test_each_error_type_has_its_stable_code_in_the_envelope(error, code):
 
 def test_codes_are_unique():
     assert len(set(errors.CODES)) == len(errors.CODES)
+
+
+def test_every_worker_error_subclass_is_in_the_documented_tree():
+    def subclasses(kind):
+        return {kind, *(sub for direct in kind.__subclasses__() for sub in subclasses(direct))}
+
+    assert subclasses(WorkerError) == set(errors.ERROR_TYPES)
+
+
+def test_internal_is_not_retryable_and_every_retryable_code_is_a_5xx():
+    # README, "Errors": RunPod never retries a FAILED job, so the flag is the client's only guide; an
+    # unanticipated failure most likely repeats on the same input.
+    assert (WorkerError.code, WorkerError.retryable, WorkerError.http_status) == ("INTERNAL", False, 500)
+    assert json.loads(WorkerError("boom").to_job_error())["retryable"] is False
+    assert all(500 <= kind.http_status < 600 for kind in errors.ERROR_TYPES if kind.retryable)
+
+
+def test_types_sharing_a_code_share_its_http_status():
+    for kind in errors.ERROR_TYPES:
+        assert errors.HTTP_STATUS[kind.code] == kind.http_status
+
+
+def test_read_envelope_reads_back_what_the_worker_wrote():
+    problems = [FieldProblem(f"f{i}", "bad", i) for i in range(errors.MAX_LISTED_PROBLEMS + 3)]
+    read = read_envelope(BadInput(problems).to_job_error())
+    assert (read.code, read.retryable, read.more_problems) == ("BAD_INPUT", False, 3)
+    assert read.problems == tuple(problems[: errors.MAX_LISTED_PROBLEMS])
+    assert read_envelope(GpuOutOfMemory("oom").envelope()).retryable is True
+
+
+@pytest.mark.parametrize("error", ["plain text", '{"error_type": "ValueError", "error_message": "x"}', "[1]",
+                                   '{"code": 1, "message": "m"}', None])
+def test_read_envelope_is_none_for_anything_but_an_envelope(error):
+    assert read_envelope(error) is None
+
+
+def test_an_engine_mapper_types_its_engine_exceptions_and_leaves_the_rest():
+    class EngineDied(Exception):
+        pass
+
+    def engine_error(exc):
+        return DeviceFailure("engine died") if isinstance(exc, EngineDied) else None
+
+    assert classify(EngineDied(), engine_error).code == "DEVICE_FAILURE"
+    assert classify(TimeoutError(), engine_error).code == "TIMEOUT"
+    assert classify(BadInput.field("x", "bad"), engine_error).code == "BAD_INPUT"
+
+
+def test_guard_asks_the_engine_mapper():
+    def handler(job):
+        raise LookupError("engine-specific")
+
+    result = run(guard(handler, lambda exc: NotReady("engine busy") if isinstance(exc, LookupError) else None))
+    assert envelope(result)["code"] == "NOT_READY"
 
 
 def test_bad_input_lists_every_problem_with_field_and_reason():
