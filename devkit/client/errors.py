@@ -104,12 +104,14 @@ class JobFailed(JobError):
     """FAILED. ``code`` is the worker's error code (BAD_INPUT, ...), None when it sent no envelope."""
 
     def __init__(self, job_id: str, message: str, *, code: str | None = None, retryable: bool = False,
-                 problems: tuple[Problem, ...] = (), raw: Any = None):
+                 problems: tuple[Problem, ...] = (), more_problems: int = 0, raw: Any = None):
         super().__init__(job_id, "FAILED", f"{code}: {message}" if code else message)
         self.message = message
         self.code = code
         self.retryable = retryable
         self.problems = problems
+        #: Problems the worker found beyond those listed (the envelope lists at most MAX_LISTED_PROBLEMS).
+        self.more_problems = more_problems
         self.raw = raw
 
 
@@ -141,7 +143,7 @@ def job_failed(job_id: str, error: Any) -> JobFailed:
     if envelope is None:
         return JobFailed(job_id, _other_message(error), raw=error)
     return JobFailed(job_id, envelope.message, code=envelope.code, retryable=envelope.retryable,
-                     problems=envelope.problems, raw=error)
+                     problems=envelope.problems, more_problems=envelope.more_problems, raw=error)
 
 
 def _other_message(error: Any) -> str:
