@@ -9,7 +9,7 @@ in a bucket, within RunPod's payload limit) and ``serve``. A worker is a class w
 also importable from the module that defines it; this one only gathers them, and imports nothing heavy
 (no runpod, torch or PIL).
 
-The runtime these drive is not here, since a worker never calls it: ``shared.errors.guard`` (every
+The runtime these drive is not here, since a worker never calls it: ``shared.guard.guard`` (every
 failure into the envelope), ``shared.job_loop`` (the runpod SDK's job loop), ``shared.stream_coalescing``,
 ``shared.logs`` and ``shared.json_limits``.
 """

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shared import logs, settings
-from shared.errors import StartupError, failure_result, guard
+from shared.errors import StartupError, failure_result
+from shared.guard import guard
 
 log = logging.getLogger(__name__)
 

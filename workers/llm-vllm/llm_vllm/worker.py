@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 #: shared.serving).
 ENGINE_DIED_EXIT = 4
 #: Seconds between the engine's death and the exit: the failed in-flight jobs post their errors first
-#: (shorter than the 2 s after which shared.errors stops a worker that yielded a device failure).
+#: (shorter than the 2 s after which shared.guard stops a worker that yielded a device failure).
 ENGINE_DIED_GRACE_S = 1.0
 #: The one place the model is named (the image build bakes it); its id is the served model name.
 MODEL_TOML = Path(__file__).resolve().parents[1] / "model.toml"
@@ -83,7 +83,7 @@ class VllmWorker:
             yield chunk
 
     def engine_error(self, exc: BaseException) -> WorkerError | None:
-        """vLLM's exceptions as typed errors (llm_vllm.engine_errors); shared.errors.guard asks it."""
+        """vLLM's exceptions as typed errors (llm_vllm.engine_errors); shared.guard.guard asks it."""
         return exception_error(self.host, exc) if self.host is not None else None
 
     def _ready_host(self) -> EngineHost:
