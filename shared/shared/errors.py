@@ -1,7 +1,7 @@
 """Typed worker errors with stable codes, the envelope clients read, and the one place that writes it.
 
 The error tree (codes are stable API: clients branch on them, never on messages). Each type carries its
-``code``, ``retryable`` and ``http_status`` (what the OpenAI routes answer); ERROR_TYPES lists them and
+``code``, ``retryable`` and ``http_status`` (the local endpoint's OpenAI routes answer it); ERROR_TYPES lists them and
 the README's error table is generated from it (``make docs``)::
 
     WorkerError                       INTERNAL            (base; never raised bare by workers)
@@ -77,7 +77,7 @@ class WorkerError(Exception):
 
     code = "INTERNAL"
     retryable = False
-    #: The HTTP status the OpenAI routes answer with (devkit.endpoint.openai_api).
+    #: The HTTP status the local endpoint's OpenAI routes answer with (devkit.endpoint.openai_api).
     http_status = 500
     #: Ask RunPod to replace this worker after the job (the SDK's ``refresh_worker``).
     replace_worker = False
