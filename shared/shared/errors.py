@@ -1,8 +1,8 @@
 """Typed worker errors with stable codes, the envelope clients read, and the one place that writes it.
 
-The error tree (codes are stable API: clients branch on them, never on messages). Each type carries its
-``code``, ``retryable`` and ``http_status`` (the local endpoint's OpenAI routes answer it); ERROR_TYPES lists them and
-the README's error table is generated from it (``make docs``)::
+The error tree (codes are stable API: clients branch on them, never on messages). Each type carries
+its ``code``, ``retryable`` and ``http_status`` (the local endpoint's OpenAI routes answer it);
+ERROR_TYPES lists them and the README's error table is generated from it (``make docs``)::
 
     WorkerError                       INTERNAL            (base; never raised bare by workers)
     ├── BadInput                      BAD_INPUT           every offending field, with path and reason
