@@ -33,7 +33,7 @@ lint: setup ## Lint with ruff, and check that generated docs are current
 	$(VENV)/bin/ruff check .
 	$(PY) -m devkit.docs check
 
-docs: setup ## Regenerate each worker README's input table from its input model
+docs: setup ## Regenerate the generated tables: worker input tables, the README's error table
 	$(PY) -m devkit.docs write
 
 # Local RunPod endpoint (docs/local-endpoint.md): real worker processes on the tiny models; Ctrl-C stops it.

@@ -57,7 +57,7 @@ def worker(package: str, job_input: dict) -> dict:
     instance.setup()
     times["job_loop_import"] = mark("job_loop_import")
     from shared import job_loop  # noqa: F401  (what serve() imports before the loop: runpod)
-    from shared.errors import guard
+    from shared.guard import guard
 
     times["first_job"] = mark("first_job")
     output = asyncio.run(drain(guard(instance.handler)({"id": "cold-start", "input": job_input})))

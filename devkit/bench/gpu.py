@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.bench.jobs import IMAGE_PROMPT, completion_tokens, drain, llm_request
+from shared.torch_errors import release_gpu_memory
 
 REPO = Path(__file__).resolve().parents[2]
 # Run from a bare checkout: no package of this repo is installed on the device machine.
@@ -157,14 +157,6 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def free_memory() -> None:
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 def copy_bandwidth(device: str, size_bytes: int) -> float:
     """Bytes read plus bytes written per second by a device-to-device copy (best of 10 after 3 warm-ups)."""
     import torch
@@ -200,7 +192,7 @@ def build_llama(out: Path, sizes: Sizes, device: str) -> Path:
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     del model
-    free_memory()
+    release_gpu_memory()
     return out
 
 
@@ -232,7 +224,7 @@ def build_sdxl(out: Path, sizes: Sizes, device: str) -> Path:
     # As the image bakes the real one: fp16 weights, the "fp16" variant.
     pipeline.to(torch.float16).save_pretrained(out, variant="fp16", safe_serialization=True)
     del pipeline
-    free_memory()
+    release_gpu_memory()
     return out
 
 
@@ -263,7 +255,7 @@ def bench_llm(report: Report, model: Path, sizes: Sizes, bandwidth: float | None
         report.add("llm roofline, batch 1 (copy bandwidth / weight bytes)", roofline, "tok/s")
 
     seed1_tps, seed8_tps = seed_llm(report, model, sizes, roofline)
-    free_memory()
+    release_gpu_memory()
 
     from llm_hf.worker import LlmHf
 
@@ -306,7 +298,7 @@ def bench_sdxl(report: Report, model: Path, sizes: Sizes) -> None:
     size, steps = sizes.image, sizes.steps
     seed_s = seed_sdxl(model, size, steps, sizes.rounds)
     report.add(f"sdxl seed, {size}x{size} {steps} steps", seed_s, "s/image")
-    free_memory()
+    release_gpu_memory()
 
     from sdxl.worker import SdxlWorker
 

@@ -1,7 +1,8 @@
 """Typed errors of RunPod calls: HTTP refusals (shared with deploy) and job outcomes other than COMPLETED.
 
-A FAILED job carries the worker's error envelope (shared.errors) as a JSON string in ``error``;
-`JobFailed` exposes its code and field problems. Workers outside this repo, and the runpod SDK itself
+A FAILED job carries the worker's error envelope as a JSON string in ``error``, read here with the
+definition the workers write it with (shared.errors.read_envelope); `JobFailed` exposes its code,
+retryable flag and field problems. Workers outside this repo, and the runpod SDK itself
 when a handler raises, put other strings there: those become a `JobFailed` with ``code=None`` and the
 best message that can be read from them.
 """
@@ -9,10 +10,11 @@ best message that can be read from them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from shared.errors import FieldProblem, read_envelope
 
 
 class ClientError(Exception):
@@ -84,13 +86,8 @@ def server_message(response: httpx.Response) -> str:
 # --- job outcomes ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One refused input field, as the worker reported it (``field`` is a dotted path)."""
-
-    field: str
-    reason: str
-    value: Any = None
+#: One refused input field, as the worker reported it: the worker's own type (``field`` is a dotted path).
+Problem = FieldProblem
 
 
 class JobError(ClientError):
@@ -107,12 +104,14 @@ class JobFailed(JobError):
     """FAILED. ``code`` is the worker's error code (BAD_INPUT, ...), None when it sent no envelope."""
 
     def __init__(self, job_id: str, message: str, *, code: str | None = None, retryable: bool = False,
-                 problems: tuple[Problem, ...] = (), raw: Any = None):
+                 problems: tuple[Problem, ...] = (), more_problems: int = 0, raw: Any = None):
         super().__init__(job_id, "FAILED", f"{code}: {message}" if code else message)
         self.message = message
         self.code = code
         self.retryable = retryable
         self.problems = problems
+        #: Problems the worker found beyond those listed (the envelope lists at most MAX_LISTED_PROBLEMS).
+        self.more_problems = more_problems
         self.raw = raw
 
 
@@ -133,41 +132,31 @@ class WaitTimeout(ClientError):
         self.last_status = last_status
 
 
-@dataclass(frozen=True)
-class _Envelope:
-    code: str | None
-    message: str
-    retryable: bool = False
-    problems: tuple[Problem, ...] = field(default=())
-
-
 def error_message(error: Any) -> str:
     """The readable message of any ``error`` value (envelope, SDK report or plain text)."""
-    return _read_error(error).message
+    envelope = read_envelope(error)
+    return envelope.message if envelope is not None else _other_message(error)
 
 
 def job_failed(job_id: str, error: Any) -> JobFailed:
-    envelope = _read_error(error)
+    envelope = read_envelope(error)
+    if envelope is None:
+        return JobFailed(job_id, _other_message(error), raw=error)
     return JobFailed(job_id, envelope.message, code=envelope.code, retryable=envelope.retryable,
-                     problems=envelope.problems, raw=error)
+                     problems=envelope.problems, more_problems=envelope.more_problems, raw=error)
 
 
-def _read_error(error: Any) -> _Envelope:
+def _other_message(error: Any) -> str:
+    """The message of an ``error`` that holds no envelope: the SDK's report of an exception, or any text."""
     body = error
     if isinstance(error, str):
         try:
             body = json.loads(error)
         except ValueError:
-            return _Envelope(None, error or "the job failed without a message")
+            return error or "the job failed without a message"
     if not isinstance(body, dict):
-        return _Envelope(None, str(error))
-    if isinstance(body.get("code"), str) and isinstance(body.get("message"), str):
-        problems = tuple(
-            Problem(str(p.get("field", "")), str(p.get("reason", "")), p.get("value"))
-            for p in body.get("problems") or () if isinstance(p, dict)
-        )
-        return _Envelope(body["code"], body["message"], bool(body.get("retryable", False)), problems)
+        return str(error)
     if "error_message" in body:  # the runpod SDK's report of an exception the handler let escape
         kind = body.get("error_type") or "error"
-        return _Envelope(None, f"{kind}: {body['error_message']}")
-    return _Envelope(None, json.dumps(body)[:1000])
+        return f"{kind}: {body['error_message']}"
+    return json.dumps(body)[:1000]

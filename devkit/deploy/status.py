@@ -15,7 +15,7 @@ def render(endpoint: Endpoint, workers: ListEndpointWorkersResponse, catalog: di
     """The status block of one endpoint; ``drift`` = the fields that differ from endpoint.toml (None: not
     compared)."""
     if drift is None:
-        state = "deployed (not compared with endpoint.toml: set REGISTRY/TAG)"
+        state = "deployed (not compared with endpoint.toml: set REGISTRY, and TAG unless it is dev)"
     elif drift:
         state = f"deployed, differs from endpoint.toml in {', '.join(drift)} (run make deploy)"
     else:

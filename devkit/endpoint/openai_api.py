@@ -18,7 +18,6 @@ The worker convention (what a worker serving OpenAI routes must do):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,19 +28,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from devkit.endpoint.client_api import RUNSYNC_LIMIT_BYTES, check_key, pool_of
 from devkit.endpoint.jobs import Job, JobQueue, Status
 from shared import json_limits
+from shared.errors import HTTP_STATUS, FieldProblem, WorkerError, read_envelope
 
-#: HTTP status of each shared.errors code.
-ERROR_STATUS = {
-    "BAD_INPUT": 400,
-    "INPUT_TOO_LARGE": 413,
-    "OUTPUT_TOO_LARGE": 500,
-    "INVALID_OUTPUT": 500,
-    "GPU_OUT_OF_MEMORY": 503,
-    "TIMEOUT": 504,
-    "NOT_READY": 503,
-    "DEVICE_FAILURE": 503,
-    "INTERNAL": 500,
-}
+#: HTTP status of each shared.errors code: each error type carries its own.
+ERROR_STATUS = HTTP_STATUS
 #: Waits never end on their own: the execution timeout ends every job.
 _POLL_S = 30.0
 
@@ -113,19 +103,23 @@ def _job_error(job: Job) -> JSONResponse:
 def _error_body(job: Job) -> tuple[int, dict[str, Any]]:
     if job.status is Status.CANCELLED:
         return _error_parts(409, "the request was cancelled", "CANCELLED")
-    envelope: dict[str, Any] = {}
-    with contextlib.suppress(ValueError, TypeError):
-        envelope = json.loads(job.error or "")
-    if not isinstance(envelope, dict) or "code" not in envelope:
+    envelope = read_envelope(job.error)
+    if envelope is None:
         # Not a shared.errors envelope (the SDK's own exception format, or plain text).
-        return _error_parts(500, (job.error or "the job failed")[:2000], "INTERNAL")
-    code = envelope["code"]
-    problems = envelope.get("problems") or []
-    status, body = _error_parts(ERROR_STATUS.get(code, 500), envelope.get("message", ""), code,
-                                param=_openai_param(problems[0].get("field")) if problems else None)
+        return _error_parts(WorkerError.http_status, (job.error or "the job failed")[:2000], WorkerError.code)
+    problems = [_problem_body(problem) for problem in envelope.problems]
+    status, body = _error_parts(ERROR_STATUS.get(envelope.code, WorkerError.http_status), envelope.message,
+                                envelope.code, param=_openai_param(problems[0]["field"]) if problems else None)
     if problems:
         body["error"]["problems"] = problems
     return status, body
+
+
+def _problem_body(problem: FieldProblem) -> dict[str, Any]:
+    body = {"field": problem.field, "reason": problem.reason}
+    if problem.value is not None:
+        body["value"] = problem.value
+    return body
 
 
 def _refusal(job_input: dict[str, Any]) -> JSONResponse | None:

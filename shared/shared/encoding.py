@@ -105,8 +105,3 @@ def image_bytes(image: Image, fmt: str = "png", *, quality: int = 90) -> bytes:
     image.save(buffer, format=fmt.upper(), **options)
     return buffer.getvalue()
 
-
-def encode_image(image: Image, fmt: str = "png", *, quality: int = 90, data_uri: bool = False) -> str:
-    """Encode a PIL image as base64 PNG, JPEG or WebP (quality applies to the lossy two)."""
-    data = image_bytes(image, fmt, quality=quality)
-    return encode_bytes(data, IMAGE_MIME[fmt] if data_uri else None)

@@ -1,17 +1,24 @@
-"""Typed worker errors with stable codes, and the one place that turns them into RunPod's job error.
+"""Typed worker errors with stable codes, the envelope clients read, and the one place that writes it.
 
-The error tree (codes are stable API: clients branch on them, never on messages)::
+The error tree (codes are stable API: clients branch on them, never on messages). Each type carries
+its ``code``, ``retryable`` and ``http_status`` (the local endpoint's OpenAI routes answer it);
+ERROR_TYPES lists them and the README's error table is generated from it (``make docs``)::
 
     WorkerError                       INTERNAL            (base; never raised bare by workers)
     ├── BadInput                      BAD_INPUT           every offending field, with path and reason
     ├── InputTooLarge                 INPUT_TOO_LARGE     a field's payload over its documented limit
     ├── OutputTooLarge                OUTPUT_TOO_LARGE    a result over RunPod's payload limit
+    ├── UploadFailed                  UPLOAD_FAILED       the bucket refused an over-the-limit result
     ├── InvalidOutput                 INVALID_OUTPUT      the model produced an unusable result (NaN, blank)
     ├── GpuOutOfMemory                GPU_OUT_OF_MEMORY   caches are freed; the worker keeps serving
     ├── JobTimeout                    TIMEOUT             the job ran past its own time limit
     ├── NotReady                      NOT_READY           startup failed or the model is not loaded
     │   └── StartupError              NOT_READY           setup found what a restart cannot fix: cause + fix
     └── DeviceFailure                 DEVICE_FAILURE      unrecoverable: the worker asks to be replaced
+
+INTERNAL is not retryable: it is a failure nobody anticipated, so the same input most likely meets it
+again, and RunPod does not retry a FAILED job itself; every failure known to pass on a retry has its own
+retryable code (GPU_OUT_OF_MEMORY, TIMEOUT, NOT_READY, DEVICE_FAILURE, UPLOAD_FAILED).
 
 On the wire a failed job carries ``error`` = a JSON *string* (runpod-python issue 299: a non-string
 ``error`` can show as COMPLETED) holding the envelope::
@@ -21,34 +28,20 @@ On the wire a failed job carries ``error`` = a JSON *string* (runpod-python issu
 
 plus ``"more_problems": <count>`` when more problems were found than MAX_LISTED_PROBLEMS.
 
-`guard` wraps a handler of any kind (sync, async, generator, async generator) so that every failure
-takes that path, including a generator that fails midway (runpod-python issue 397), and so that every
-line logged while a job runs carries its id (``shared.logs.job_context``). It first holds the job's input
-to strict JSON and the shape limits of shared.json_limits. The envelope is bounded (MAX_LISTED_PROBLEMS,
-MAX_ENVELOPE_CHARS...), whatever the input.
+`classify` maps any exception to its type and `failure_result` writes the handler result RunPod turns into
+a FAILED job; shared.guard, the runtime around every handler, calls them. The envelope is bounded
+(MAX_LISTED_PROBLEMS, MAX_ENVELOPE_CHARS...), whatever the input.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import inspect
 import json
-import logging
 import math
-import os
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-from shared import json_limits
-from shared.logs import job_context
-
-log = logging.getLogger(__name__)
 
 #: How much of a refusal the envelope carries, whatever the input: a client needs the first problems
 #: and how many more there are, never the input echoed back (a BAD_INPUT naming 5,000 unknown fields,
@@ -66,9 +59,8 @@ MAX_MESSAGE_CHARS = 1_000
 #: problem fit, so this bound always holds.
 MAX_ENVELOPE_CHARS = 32 * 1024
 
-#: Seconds a streaming worker waits, after yielding a device failure, before it stops itself, so the
-#: SDK can post the error first.
-_REPLACE_DELAY_S = 2.0
+#: An engine's exception mapper: the WorkerError for an exception of its engine, None for any other.
+EngineErrorMapper = Callable[[BaseException], "WorkerError | None"]
 
 
 @dataclass(frozen=True)
@@ -81,10 +73,12 @@ class FieldProblem:
 
 
 class WorkerError(Exception):
-    """Base of every error a worker reports to clients."""
+    """Anything unexpected: a safe message to the client, the traceback in the worker log."""
 
     code = "INTERNAL"
     retryable = False
+    #: The HTTP status the local endpoint's OpenAI routes answer with (devkit.endpoint.openai_api).
+    http_status = 500
     #: Ask RunPod to replace this worker after the job (the SDK's ``refresh_worker``).
     replace_worker = False
 
@@ -114,7 +108,10 @@ class WorkerError(Exception):
 
 
 class BadInput(WorkerError):
+    """Any invalid field; lists every one, with its path and reason."""
+
     code = "BAD_INPUT"
+    http_status = 400
 
     def __init__(self, problems: list[FieldProblem], message: str | None = None):
         if not problems:
@@ -132,7 +129,10 @@ class BadInput(WorkerError):
 
 
 class InputTooLarge(WorkerError):
+    """A payload over its documented limit (bytes, pixels, tokens)."""
+
     code = "INPUT_TOO_LARGE"
+    http_status = 413
 
     def __init__(self, field: str, size: int | None, limit: int, unit: str = "bytes"):
         """``size`` None: known to be over the limit, not by how much."""
@@ -142,36 +142,56 @@ class InputTooLarge(WorkerError):
 
 
 class OutputTooLarge(WorkerError):
+    """A result over RunPod's payload limit with no bucket configured (shared.payload)."""
+
     code = "OUTPUT_TOO_LARGE"
 
 
+class UploadFailed(WorkerError):
+    """A result over the payload limit that the configured bucket refused or could not be reached for."""
+
+    code = "UPLOAD_FAILED"
+    retryable = True
+    http_status = 502
+
+
 class InvalidOutput(WorkerError):
-    """Numerically broken output (NaN, an all-black image): deterministic for the same inputs and seed."""
+    """The model produced an unusable result (NaN values, an all-black image); deterministic for the same
+    inputs and seed."""
 
     code = "INVALID_OUTPUT"
 
 
 class GpuOutOfMemory(WorkerError):
+    """CUDA ran out of memory; the GPU memory is released and the worker keeps serving."""
+
     code = "GPU_OUT_OF_MEMORY"
     retryable = True
+    http_status = 503
 
 
 class JobTimeout(WorkerError):
+    """The job ran past its own time limit."""
+
     code = "TIMEOUT"
     retryable = True
+    http_status = 504
 
 
 class NotReady(WorkerError):
+    """The model is not loaded (yet): another worker, or this one a little later, can take the job."""
+
     code = "NOT_READY"
     retryable = True
+    http_status = 503
 
 
 class StartupError(NotReady):
-    """Setup found a problem that no restart can fix (a bad setting, missing weights, a model that cannot be
-    served or does not fit): shared.serving keeps the worker in its job loop answering every job with it.
+    """The worker could not start (a bad setting, missing weights, a model that cannot be served or does
+    not fit): every job it takes fails at once with the cause and the fix.
 
-    ``cause`` says what is wrong (which variable, which value), ``fix`` what to change; the message joins
-    them into one sentence.
+    shared.serving keeps the worker in its job loop answering every job with it. ``cause`` says what is
+    wrong (which variable, which value), ``fix`` what to change; the message joins them into one sentence.
     """
 
     retryable = False
@@ -182,17 +202,55 @@ class StartupError(NotReady):
 
 
 class DeviceFailure(WorkerError):
+    """An unrecoverable GPU or engine error; the worker asks RunPod to replace it."""
+
     code = "DEVICE_FAILURE"
     retryable = True
+    http_status = 503
     replace_worker = True
 
 
-#: Every code a client may see, for docs and client-side checks.
-CODES = tuple(
-    cls.code
-    for cls in (WorkerError, BadInput, InputTooLarge, OutputTooLarge, InvalidOutput, GpuOutOfMemory, JobTimeout,
-                NotReady, DeviceFailure)
+#: Every error type a client may see, in the order the README's table lists them.
+ERROR_TYPES: tuple[type[WorkerError], ...] = (
+    BadInput, InputTooLarge, OutputTooLarge, UploadFailed, InvalidOutput, GpuOutOfMemory, JobTimeout, NotReady,
+    StartupError, DeviceFailure, WorkerError,
 )
+#: Every code a client may see, for docs and client-side checks.
+CODES: tuple[str, ...] = tuple(dict.fromkeys(kind.code for kind in ERROR_TYPES))
+#: The HTTP status of each code (a code's types agree on it: NOT_READY is 503 whether or not it is a failed start).
+HTTP_STATUS: dict[str, int] = {kind.code: kind.http_status for kind in ERROR_TYPES}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A failed job's ``error`` as a client reads it: what `WorkerError.to_job_error` wrote."""
+
+    code: str
+    message: str
+    retryable: bool = False
+    problems: tuple[FieldProblem, ...] = ()
+    more_problems: int = 0
+
+
+def read_envelope(error: Any) -> Envelope | None:
+    """The envelope in a job's ``error`` (a JSON string, or its already-parsed object); None when it holds
+    none (plain text, the runpod SDK's own report of an exception a handler let escape, another worker's)."""
+    body = error
+    if isinstance(error, str):
+        try:
+            body = json.loads(error)
+        except ValueError:
+            return None
+    if not (isinstance(body, dict) and isinstance(body.get("code"), str) and isinstance(body.get("message"), str)):
+        return None
+    listed = body.get("problems")
+    problems = tuple(
+        FieldProblem(str(p.get("field", "")), str(p.get("reason", "")), p.get("value"))
+        for p in (listed if isinstance(listed, list) else ()) if isinstance(p, dict)
+    )
+    more = body.get("more_problems")
+    return Envelope(body["code"], body["message"], body.get("retryable") is True, problems,
+                    more if isinstance(more, int) and not isinstance(more, bool) else 0)
 
 
 def _problem_json(problem: FieldProblem) -> dict[str, Any]:
@@ -225,43 +283,26 @@ def _bounded_text(text: str, limit: int) -> str:
     return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
-def classify(exc: BaseException) -> WorkerError:
-    """Map any exception to the WorkerError a client sees, freeing GPU memory on OOM.
+def classify(exc: BaseException, engine_error: EngineErrorMapper | None = None) -> WorkerError:
+    """Map any exception to the WorkerError a client sees: by type, never by message text.
 
-    Matching is by type, never by message text. torch is only consulted if the worker already
-    imported it, so this module stays import-free.
+    The worker's own errors pass through; then its engine's mapper (``engine_error``, e.g. llm_vllm's for
+    vLLM's exceptions) has its say; then torch's (shared.torch_errors, which also covers transformers and
+    diffusers: they raise torch's types), consulted only if the worker already imported torch, so this
+    module stays import-free; a timeout is TIMEOUT; anything else INTERNAL.
     """
     if isinstance(exc, WorkerError):
         return exc
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        if isinstance(exc, torch.cuda.OutOfMemoryError):
-            free_gpu_cache(torch)
-            return GpuOutOfMemory("the GPU ran out of memory for this job; try a smaller request")
-        accelerator_error = getattr(torch, "AcceleratorError", None)
-        if accelerator_error is not None and isinstance(exc, accelerator_error):
-            return DeviceFailure("the GPU reported an unrecoverable error; this worker will be replaced")
+    if engine_error is not None and (mapped := engine_error(exc)) is not None:
+        return mapped
+    if "torch" in sys.modules:
+        from shared.torch_errors import torch_error
+
+        if (mapped := torch_error(exc)) is not None:
+            return mapped
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return JobTimeout("the job ran past its time limit")
     return WorkerError("internal error while running the job; details are in the worker log")
-
-
-def free_gpu_cache(torch: Any) -> None:
-    try:
-        torch.cuda.empty_cache()
-    except Exception:  # a broken device must not hide the OOM that is being reported
-        log.exception("could not free the GPU cache after an out-of-memory error")
-
-
-def _report(exc: BaseException, job: Any) -> WorkerError:
-    error = classify(exc)
-    job_id = job.get("id") if isinstance(job, dict) else None
-    if error is exc:
-        log.warning("job %s failed: %s %s", job_id, error.code, error.message)
-    else:
-        # The client gets a safe message; the traceback stays here, in the worker log.
-        log.error("job %s failed with an unexpected %s", job_id, type(exc).__name__, exc_info=exc)
-    return error
 
 
 def failure_result(error: WorkerError) -> dict[str, Any]:
@@ -270,90 +311,3 @@ def failure_result(error: WorkerError) -> dict[str, Any]:
     if error.replace_worker:
         result["refresh_worker"] = True
     return result
-
-
-def _stop_self_later() -> None:
-    """Generators cannot pass ``refresh_worker``: stop gracefully once the error is posted."""
-    timer = threading.Timer(_REPLACE_DELAY_S, os.kill, args=(os.getpid(), signal.SIGTERM))
-    timer.daemon = True
-    timer.start()
-
-
-def guard(handler: Callable) -> Callable:
-    """Wrap a handler so that every failure reaches the client as a FAILED job with the envelope.
-
-    Sync handlers and sync generators run in a thread, so a long job never blocks the SDK's event
-    loop (its heartbeats, job-stop polling and other concurrent jobs keep going).
-    """
-    if inspect.isasyncgenfunction(handler):
-        return _guard_async_gen(handler)
-    if inspect.isgeneratorfunction(handler):
-        return _guard_async_gen(_threaded_gen(handler))
-    if inspect.iscoroutinefunction(handler):
-        return _guard_async(handler)
-    return _guard_async(_threaded(handler))
-
-
-def refuse_hostile_input(job: Any) -> None:
-    """BadInput naming the rule when the job's input is not strict JSON or breaks a shape limit
-    (shared.json_limits), checked before the handler sees it: a job can reach a worker however it was sent."""
-    problem = json_limits.first_problem(job.get("input") if isinstance(job, dict) else None)
-    if problem is not None:
-        raise BadInput.field(problem.field(), problem.reason)
-
-
-def _guard_async(handler: Callable) -> Callable:
-    @functools.wraps(handler)
-    async def guarded(job: dict) -> Any:
-        with job_context(job):
-            try:
-                refuse_hostile_input(job)
-                return await handler(job)
-            except Exception as exc:
-                return failure_result(_report(exc, job))
-
-    return guarded
-
-
-def _guard_async_gen(handler: Callable) -> Callable:
-    @functools.wraps(handler)
-    async def guarded(job: dict):
-        with job_context(job):
-            try:
-                refuse_hostile_input(job)
-                async for chunk in handler(job):
-                    yield chunk
-            except Exception as exc:
-                error = _report(exc, job)
-                if error.replace_worker:
-                    _stop_self_later()
-                yield {"error": error.to_job_error()}
-
-    return guarded
-
-
-def _threaded(handler: Callable) -> Callable:
-    @functools.wraps(handler)
-    async def in_thread(job: dict) -> Any:
-        return await asyncio.to_thread(handler, job)
-
-    return in_thread
-
-
-_EXHAUSTED = object()
-
-
-def _threaded_gen(handler: Callable) -> Callable:
-    @functools.wraps(handler)
-    async def in_thread(job: dict):
-        iterator = handler(job)
-        try:
-            while (chunk := await asyncio.to_thread(next, iterator, _EXHAUSTED)) is not _EXHAUSTED:
-                yield chunk
-        finally:
-            # A cancelled job leaves its generator paused: no thread calls next() on it again.
-            # close() fails while a step is still running in its thread, and that step ends alone.
-            with contextlib.suppress(ValueError):
-                iterator.close()
-
-    return in_thread

@@ -1,7 +1,7 @@
 """Strict JSON (RFC 8259) and the limits on an input's shape, checked before any field is looked at.
 
 Every job input is held to these rules twice with the same code: at the local endpoint's door (a
-request body that breaks one gets HTTP 400) and in the worker, by ``shared.errors.guard`` (a job can
+request body that breaks one gets HTTP 400) and in the worker, by ``shared.guard.guard`` (a job can
 reach a worker however it was sent; it fails BAD_INPUT naming the rule). Why each rule exists:
 
 - **No NaN, Infinity or -Infinity.** RFC 8259 section 6 has no such numbers; Python's ``json`` reads

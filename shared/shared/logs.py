@@ -9,7 +9,7 @@ and behind the local endpoint), one JSON object per line::
 
 and elsewhere (a one-shot local run) ``INFO   | <job id> | message``. `configure` makes every
 ``logging`` line of the worker come out the same way, with the id of the job being run (set by
-`job_context`, which ``shared.errors.guard`` wraps around every job), and `adopt_sdk_logger` sends
+`job_context`, which ``shared.guard.guard`` wraps around every job), and `adopt_sdk_logger` sends
 the SDK's own lines through the same handler, so both:
 
 - share one level: ``LOG_LEVEL`` (DEBUG, INFO, WARNING, ERROR; default INFO). ``RUNPOD_LOG_LEVEL``,

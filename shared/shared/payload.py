@@ -14,7 +14,8 @@ A result over the limit takes one of two paths, decided here for every worker th
   ``bucketName``, ``endpointUrl``, optional ``objectPath`` used as the key prefix instead of the job
   id), else the endpoint's (``BUCKET_ENDPOINT_URL``, ``BUCKET_ACCESS_KEY_ID``,
   ``BUCKET_SECRET_ACCESS_KEY``, optional ``BUCKET_NAME``);
-- no bucket: OUTPUT_TOO_LARGE, whose message names the knobs that make the job fit.
+- no bucket: OUTPUT_TOO_LARGE, whose message names the knobs that make the job fit; a bucket that refuses
+  the upload or cannot be reached: UPLOAD_FAILED (retryable).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared import settings
-from shared.errors import BadInput, FieldProblem, OutputTooLarge, WorkerError
+from shared.errors import BadInput, FieldProblem, OutputTooLarge, UploadFailed
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +172,6 @@ def deliver(
     if response_size(uploaded) > limit:  # only a tiny limit gets here: URLs are short
         raise too_large(response_size(uploaded), limit)
     return uploaded
-
-
-class UploadFailed(WorkerError):
-    """The result was over the limit and the bucket refused it or could not be reached."""
-
-    retryable = True
 
 
 def _upload(bucket: Bucket, job_id: str, file: OutputFile) -> str:

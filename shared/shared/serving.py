@@ -1,7 +1,8 @@
 """The one entrypoint of every worker: run its startup once, then the runpod SDK's job loop.
 
 A worker is any object with ``setup()`` (load the model; may raise) and ``handler(job)`` (sync,
-async, generator or async generator). Its package's ``__main__`` calls ``serve(Worker())``, so the
+async, generator or async generator), and optionally ``engine_error(exc)``, its engine's exception mapper
+(shared.errors.classify). Its package's ``__main__`` calls ``serve(Worker())``, so the
 image's start command is ``python -m <package>`` and nothing heavy happens at import time.
 
 A failed startup follows RunPod's own rules. An exited container is restarted, and after repeated
@@ -37,7 +38,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shared import logs, settings
-from shared.errors import StartupError, failure_result, guard
+from shared.errors import StartupError, failure_result
+from shared.guard import guard
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,9 @@ class Worker(Protocol):
 
     def handler(self, job: dict[str, Any]) -> Any: ...
 
+    # Optional: ``engine_error(exc) -> WorkerError | None``, the worker's engine's exception mapper
+    # (shared.errors.classify); torch's types are mapped without one.
+
 
 def max_concurrency(worker: Worker) -> int:
     return settings.number("MAX_CONCURRENCY", max(1, worker.max_concurrency), minimum=1)
@@ -73,7 +78,7 @@ def max_concurrency(worker: Worker) -> int:
 
 def runpod_config(worker: Worker) -> dict[str, Any]:
     """The config handed to ``runpod.serverless.start``."""
-    return _config(guard(worker.handler), max_concurrency(worker))
+    return _config(guard(worker.handler, getattr(worker, "engine_error", None)), max_concurrency(worker))
 
 
 def _config(handler: Callable, limit: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from devkit import docs
+from shared.errors import ERROR_TYPES
 
 
 def test_every_worker_readme_input_table_is_current():
@@ -21,3 +22,26 @@ def test_schema_command_prints_the_json_schema(capsys):
     assert docs.main(["schema", "progress-demo"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["additionalProperties"] is False and "steps" in schema["properties"]
+
+
+def test_the_readme_error_table_is_current():
+    path, current, fresh = docs.rendered_error_table()
+    assert current == fresh, f"run `make docs`: {path}"
+
+
+def test_the_error_table_has_one_row_per_error_type_with_its_retryability():
+    table = docs.error_table()
+    for kind in ERROR_TYPES:
+        row = next(line for line in table.splitlines() if f"`{kind.__name__}`" in line)
+        assert f"`{kind.code}`" in row and f"| {'yes' if kind.retryable else 'no'} | {kind.http_status} |" in row
+    assert "| `INTERNAL` | `WorkerError` |" in table and "| no | 500 |" in table
+
+
+def test_check_fails_on_a_stale_error_table(monkeypatch, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"x\n{docs.ERRORS_START}\n| stale |\n{docs.ERRORS_END}\n")
+    monkeypatch.setattr(docs, "rendered_error_table",
+                        lambda: docs._rendered(readme, docs.ERRORS_START, docs.ERRORS_END, docs.error_table()))
+    assert docs.main(["check"]) == 1
+    assert docs.main(["write"]) == 0 and docs.main(["check"]) == 0
+    assert "`UPLOAD_FAILED`" in readme.read_text()

@@ -1,11 +1,8 @@
-"""shared.errors: every code path of the error envelope and of the handler wrapper."""
+"""shared.errors: the error tree, every code path of the envelope, its reader, and exception mapping."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import signal
 
 import pytest
 import torch
@@ -20,24 +17,11 @@ from shared.errors import (
     JobTimeout,
     NotReady,
     OutputTooLarge,
+    UploadFailed,
     WorkerError,
     classify,
-    guard,
+    read_envelope,
 )
-
-JOB = {"id": "job-1", "input": {}}
-
-
-def run(handler, job=JOB):
-    """Drive a guarded handler the way the runpod SDK does: await it, or collect its chunks."""
-
-    async def drive():
-        result = handler(job)
-        if hasattr(result, "__aiter__"):
-            return [chunk async for chunk in result]
-        return await result
-
-    return asyncio.run(drive())
 
 
 def envelope(result: dict) -> dict:
@@ -51,6 +35,7 @@ def envelope(result: dict) -> dict:
         (BadInput.field("x", "bad"), "BAD_INPUT"),
         (InputTooLarge("image", 11, 10), "INPUT_TOO_LARGE"),
         (OutputTooLarge("too big"), "OUTPUT_TOO_LARGE"),
+        (UploadFailed("bucket down"), "UPLOAD_FAILED"),
         (GpuOutOfMemory("oom"), "GPU_OUT_OF_MEMORY"),
         (JobTimeout("slow"), "TIMEOUT"),
         (NotReady("no model"), "NOT_READY"),
@@ -66,6 +51,52 @@ def test_each_error_type_has_its_stable_code_in_the_envelope(error, code):
 
 def test_codes_are_unique():
     assert len(set(errors.CODES)) == len(errors.CODES)
+
+
+def test_every_worker_error_subclass_is_in_the_documented_tree():
+    def subclasses(kind):
+        return {kind, *(sub for direct in kind.__subclasses__() for sub in subclasses(direct))}
+
+    assert subclasses(WorkerError) == set(errors.ERROR_TYPES)
+
+
+def test_internal_is_not_retryable_and_every_retryable_code_is_a_5xx():
+    # README, "Errors": RunPod never retries a FAILED job, so the flag is the client's only guide; an
+    # unanticipated failure most likely repeats on the same input.
+    assert (WorkerError.code, WorkerError.retryable, WorkerError.http_status) == ("INTERNAL", False, 500)
+    assert json.loads(WorkerError("boom").to_job_error())["retryable"] is False
+    assert all(500 <= kind.http_status < 600 for kind in errors.ERROR_TYPES if kind.retryable)
+
+
+def test_types_sharing_a_code_share_its_http_status():
+    for kind in errors.ERROR_TYPES:
+        assert errors.HTTP_STATUS[kind.code] == kind.http_status
+
+
+def test_read_envelope_reads_back_what_the_worker_wrote():
+    problems = [FieldProblem(f"f{i}", "bad", i) for i in range(errors.MAX_LISTED_PROBLEMS + 3)]
+    read = read_envelope(BadInput(problems).to_job_error())
+    assert (read.code, read.retryable, read.more_problems) == ("BAD_INPUT", False, 3)
+    assert read.problems == tuple(problems[: errors.MAX_LISTED_PROBLEMS])
+    assert read_envelope(GpuOutOfMemory("oom").envelope()).retryable is True
+
+
+@pytest.mark.parametrize("error", ["plain text", '{"error_type": "ValueError", "error_message": "x"}', "[1]",
+                                   '{"code": 1, "message": "m"}', None])
+def test_read_envelope_is_none_for_anything_but_an_envelope(error):
+    assert read_envelope(error) is None
+
+
+def test_an_engine_mapper_types_its_engine_exceptions_and_leaves_the_rest():
+    class EngineDied(Exception):
+        pass
+
+    def engine_error(exc):
+        return DeviceFailure("engine died") if isinstance(exc, EngineDied) else None
+
+    assert classify(EngineDied(), engine_error).code == "DEVICE_FAILURE"
+    assert classify(TimeoutError(), engine_error).code == "TIMEOUT"
+    assert classify(BadInput.field("x", "bad"), engine_error).code == "BAD_INPUT"
 
 
 def test_bad_input_lists_every_problem_with_field_and_reason():
@@ -115,142 +146,6 @@ def test_accelerator_error_asks_for_the_worker_to_be_replaced():
 
 def test_timeout_error_becomes_timeout():
     assert classify(TimeoutError()).code == "TIMEOUT"
-
-
-def test_sync_handler_failure_is_a_failed_job_with_a_string_error():
-    def handler(job):
-        raise BadInput.field("steps", "must be positive", -1)
-
-    body = envelope(run(guard(handler)))
-    assert body["code"] == "BAD_INPUT"
-    assert body["problems"][0] == {"field": "steps", "reason": "must be positive", "value": -1}
-
-
-def test_sync_handler_success_passes_through():
-    assert run(guard(lambda job: {"ok": job["id"]})) == {"ok": "job-1"}
-
-
-def test_async_handler_failure_is_a_failed_job():
-    async def handler(job):
-        raise NotReady("model not loaded")
-
-    assert envelope(run(guard(handler)))["code"] == "NOT_READY"
-
-
-def test_async_handler_success_passes_through():
-    async def handler(job):
-        return 42
-
-    assert run(guard(handler)) == 42
-
-
-def test_device_failure_sets_refresh_worker_for_sync_and_async_handlers():
-    def handler(job):
-        raise DeviceFailure("gone")
-
-    result = run(guard(handler))
-    assert result["refresh_worker"] is True
-    assert envelope(result)["code"] == "DEVICE_FAILURE"
-
-
-def test_generator_failing_midway_yields_its_chunks_then_the_error():
-    def handler(job):
-        yield {"step": 0}
-        yield {"step": 1}
-        raise ValueError("boom")
-
-    chunks = run(guard(handler))
-    assert chunks[:2] == [{"step": 0}, {"step": 1}]
-    assert envelope(chunks[2])["code"] == "INTERNAL"
-    assert len(chunks) == 3
-
-
-def test_async_generator_failing_midway_yields_the_error_last():
-    async def handler(job):
-        yield {"step": 0}
-        raise BadInput.field("x", "bad")
-
-    chunks = run(guard(handler))
-    assert chunks[0] == {"step": 0}
-    assert envelope(chunks[1])["code"] == "BAD_INPUT"
-
-
-def test_guard_keeps_the_handler_kind_the_sdk_dispatches_on():
-    import inspect
-
-    def sync_gen(job):
-        yield 1
-
-    async def async_gen(job):
-        yield 1
-
-    async def coro(job):
-        return 1
-
-    assert inspect.isasyncgenfunction(guard(sync_gen))
-    assert inspect.isasyncgenfunction(guard(async_gen))
-    assert inspect.iscoroutinefunction(guard(coro))
-    assert inspect.iscoroutinefunction(guard(lambda job: 1))
-
-
-def test_generator_device_failure_stops_the_worker_after_posting_the_error(monkeypatch):
-    kills = []
-    monkeypatch.setattr(errors, "_REPLACE_DELAY_S", 0.0)
-    monkeypatch.setattr(errors.os, "kill", lambda pid, sig: kills.append(sig))
-
-    async def handler(job):
-        yield {"step": 0}
-        raise torch.AcceleratorError("illegal memory access")
-
-    chunks = run(guard(handler))
-    assert envelope(chunks[-1])["code"] == "DEVICE_FAILURE"
-    for _ in range(100):
-        if kills:
-            break
-        asyncio.run(asyncio.sleep(0.01))
-    assert kills == [signal.SIGTERM]
-
-
-def test_unexpected_exception_traceback_goes_to_the_log_not_the_client(caplog):
-    def handler(job):
-        raise RuntimeError("internal detail 1234")
-
-    with caplog.at_level(logging.ERROR, logger="shared.errors"):
-        body = envelope(run(guard(handler)))
-    assert "1234" not in json.dumps(body)
-    assert "internal detail 1234" in caplog.text
-    assert "Traceback" in caplog.text
-
-
-def test_sync_handlers_run_off_the_event_loop():
-    """A long sync job must not block the SDK's loop (heartbeats, job-stop polling, other jobs)."""
-    import threading
-
-    loop_thread = threading.get_ident()
-    seen = []
-    result = run(guard(lambda job: seen.append(threading.get_ident()) or "done"))
-    assert result == "done"
-    assert seen and seen[0] != loop_thread
-
-
-def test_cancelled_sync_generator_job_stops_pulling_steps():
-    pulled = []
-
-    def handler(job):
-        for i in range(1000):
-            pulled.append(i)
-            yield i
-
-    async def drive():
-        agen = guard(handler)(JOB)
-        await agen.__anext__()
-        await agen.aclose()
-
-    asyncio.run(drive())
-    assert len(pulled) < 5
-
-
-# --- bounded refusals (issue 19) --------------------------------------------------------------------------
 
 
 def test_a_refusal_lists_at_most_max_listed_problems_and_counts_the_rest():

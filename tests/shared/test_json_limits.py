@@ -8,7 +8,7 @@ import json
 import pytest
 
 from shared import json_limits
-from shared.errors import guard
+from shared.guard import guard
 from shared.json_limits import (
     MAX_ARRAY_ITEMS,
     MAX_DEPTH,

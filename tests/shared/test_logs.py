@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from shared import logs
-from shared.errors import guard
+from shared.guard import guard
 
 log = logging.getLogger("tests.worker")
 

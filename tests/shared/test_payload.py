@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from shared import payload
-from shared.errors import BadInput, OutputTooLarge, StartupError
+from shared.errors import BadInput, OutputTooLarge, StartupError, UploadFailed
 from shared.payload import Bucket, FileRef, OutputFile, deliver, response_limit, response_size
 
 FILES = [OutputFile("0.bin", b"\x00" * 3000, "application/octet-stream"), OutputFile("1.bin", b"\x01" * 10, "text/x")]
@@ -107,10 +107,10 @@ def test_over_the_limit_with_a_bucket_uploads_every_file_and_returns_urls(s3_buc
 
 def test_a_failed_upload_is_a_typed_retryable_error_naming_the_bucket(s3_server):
     bucket = Bucket(s3_server, "test", "test", name="no-such-bucket")
-    with pytest.raises(payload.UploadFailed) as caught:
+    with pytest.raises(UploadFailed) as caught:
         deliver("job-1", FILES, render, limit=1000, bucket=bucket)
     error = caught.value
-    assert (error.code, error.retryable) == ("INTERNAL", True)
+    assert (error.code, error.retryable, error.http_status) == ("UPLOAD_FAILED", True, 502)
     assert s3_server in error.message and "BUCKET_" in error.message and "test" not in error.message
 
 

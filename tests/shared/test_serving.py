@@ -206,9 +206,10 @@ def test_failed_setup_in_a_real_process_exits_then_answers_jobs_when_restarted(t
     assert "NOT_READY" in again.stdout + again.stderr
 
 
-def test_importing_serving_does_not_import_runpod_or_torch():
+def test_importing_serving_or_the_author_api_does_not_import_runpod_torch_or_pil():
     done = subprocess.run(
-        [sys.executable, "-c", "import sys, shared.serving, shared.errors, shared.validation, shared.encoding;"
+        [sys.executable, "-c", "import sys, shared.serving, shared.errors, shared.validation, shared.encoding,"
+         " shared.authoring;"
          "print(sorted(m for m in ('runpod', 'torch', 'PIL') if m in sys.modules))"],
         capture_output=True, text=True, timeout=60, check=True,
     )

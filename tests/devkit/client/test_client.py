@@ -20,6 +20,7 @@ from devkit.client import (
     Unreachable,
     WaitTimeout,
 )
+from shared.errors import MAX_LISTED_PROBLEMS, BadInput, FieldProblem, UploadFailed
 
 ENVELOPE = json.dumps({
     "code": "BAD_INPUT", "message": "1 invalid input field(s): steps: must be <= 1000", "retryable": False,
@@ -56,6 +57,24 @@ def test_a_failed_job_raises_the_workers_code_and_field_problems_without_retryin
     assert [(p.field, p.value) for p in error.problems] == [("steps", 5000)]
     assert "less than or equal to 1000" in error.problems[0].reason
     assert len(endpoint.calls) == 1 and sleeps == []
+
+
+def test_the_client_reads_exactly_what_a_worker_writes(client, endpoint):
+    problems = [FieldProblem(f"messages.{i}.role", "unknown role", "robot") for i in range(MAX_LISTED_PROBLEMS + 2)]
+    endpoint.reply("POST /runsync", {"id": "j1", "status": "FAILED", "error": BadInput(problems).to_job_error()})
+    with pytest.raises(JobFailed) as caught:
+        client.runsync({})
+    error = caught.value
+    assert (error.code, error.retryable, error.more_problems) == ("BAD_INPUT", False, 2)
+    assert error.problems == tuple(problems[:MAX_LISTED_PROBLEMS])
+
+
+def test_an_upload_failure_is_a_retryable_job_failure(client, endpoint):
+    failed = {"id": "j1", "status": "FAILED", "error": UploadFailed("bucket down").to_job_error()}
+    endpoint.reply("POST /runsync", failed)
+    with pytest.raises(JobFailed) as caught:
+        client.runsync({})
+    assert (caught.value.code, caught.value.retryable) == ("UPLOAD_FAILED", True)
 
 
 def test_the_sdks_own_exception_report_is_read_without_an_envelope(client, endpoint):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from llm_hf.worker import LlmHf
-from shared.errors import guard
+from shared.guard import guard
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import logging
 import torch
 
 from llm_hf.kv_cache import LeftPaddedCache
-from shared.errors import guard
+from shared.guard import guard
 
 
 def test_cancelled_job_stops_generating(worker, greedy, caplog, eventually):

@@ -3,6 +3,9 @@ restart fixes is a StartupError (shared.serving answers jobs with it)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -94,3 +97,14 @@ def test_a_sliding_window_model_fails_setup_with_the_reason(monkeypatch, tmp_pat
             llm.setup()
     finally:
         llm.close()
+
+
+def test_importing_the_worker_and_its_entrypoint_does_not_import_torch_or_transformers():
+    # shared.serving: nothing heavy happens at import; the frameworks load in setup().
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, llm_hf.worker, llm_hf.__main__;"
+         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"],
+        capture_output=True, text=True, timeout=60, check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.stdout.strip() == "[]"

@@ -42,7 +42,7 @@ def vllm_worker(tiny_llm_dir):
 
 @pytest.fixture(scope="session")
 def handler(vllm_worker):
-    """The handler as the SDK gets it (wrapped by shared.errors.guard)."""
+    """The handler as the SDK gets it (wrapped by shared.guard.guard)."""
     return runpod_config(vllm_worker)["handler"]
 
 

@@ -8,7 +8,7 @@ import asyncio
 from hypothesis import given
 
 from progress_demo.worker import Input, ProgressDemo
-from shared.errors import guard
+from shared.guard import guard
 from shared.validation import json_schema
 
 #: Bounds of the fields that cost time: a few instant steps per example.

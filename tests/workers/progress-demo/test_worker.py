@@ -8,7 +8,8 @@ import json
 import pytest
 
 from progress_demo.worker import MAX_STEPS, Input, ProgressDemo
-from shared.errors import BadInput, guard
+from shared.errors import BadInput
+from shared.guard import guard
 from shared.validation import json_schema
 
 

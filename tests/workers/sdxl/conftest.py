@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shared.errors import guard
+from shared.guard import guard
 
 
 class ProgressLog:

@@ -179,7 +179,7 @@ def test_a_worker_that_was_not_set_up_is_not_ready(check):
     import asyncio
 
     from sdxl.worker import SdxlWorker
-    from shared.errors import guard
+    from shared.guard import guard
 
     result = asyncio.run(guard(SdxlWorker().handler)({"id": "j", "input": {"prompt": "x"}}))
     assert check.envelope(result)["code"] == "NOT_READY"
@@ -208,7 +208,7 @@ def test_model_toml_pins_the_base_model_and_its_extras(repo):
 def test_a_cancelled_job_stops_at_its_next_step_and_frees_the_gpu(check, worker, progress_log, run_job):
     import asyncio
 
-    from shared.errors import guard
+    from shared.guard import guard
 
     steps = 100
 

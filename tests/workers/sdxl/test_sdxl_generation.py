@@ -131,7 +131,7 @@ def test_an_fp16_fix_vae_from_vae_path_replaces_the_base_vae(check, monkeypatch,
 
     from devkit.fixtures.sdxl import build_vae
     from sdxl.worker import SdxlWorker
-    from shared.errors import guard
+    from shared.guard import guard
 
     monkeypatch.setenv("MODEL_PATH", str(tiny_sdxl_dir))
     monkeypatch.setenv("VAE_PATH", str(build_vae(tmp_path / "vae")))

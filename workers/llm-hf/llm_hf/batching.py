@@ -28,6 +28,7 @@ from llm_hf.kv_cache import LeftPaddedCache
 from llm_hf.sampling import TokenSampler
 from shared.llm.inputs import Sampling
 from shared.llm.outputs import Event, Finish
+from shared.torch_errors import release_gpu_memory
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class BatchEngine:
             self._advance(sequence, sequence.sampler.next_token(out.logits[0, -1]))
         except Exception as exc:  # this sequence only: the running batch is untouched
             self._fail([sequence], exc)
-            _free_device_memory(self.device)
+            release_gpu_memory()
             return
         if not sequence.finished:
             self._running.append(sequence)  # first: if joining the cache fails, the loop fails it with the rest
@@ -203,7 +204,7 @@ class BatchEngine:
         failed = [sequence for sequence in self._running if not sequence.finished]
         self._running, self._cache = [], LeftPaddedCache()
         self._fail(failed, exc)
-        _free_device_memory(self.device)
+        release_gpu_memory()
 
     def _drop_ended(self) -> None:
         keep = [row for row, s in enumerate(self._running) if not (s.finished or s.cancelled)]
@@ -248,7 +249,3 @@ class BatchEngine:
             sequence.finished = True
             sequence.emit(exc)
 
-
-def _free_device_memory(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.empty_cache()

@@ -1,13 +1,15 @@
-"""The llm-hf worker: loads the model once in setup(), serves each job as a stream of chunks."""
+"""The llm-hf worker: loads the model once in setup(), serves each job as a stream of chunks.
+
+torch and transformers are imported in setup(), not here: importing the worker is light (shared.serving,
+"nothing heavy happens at import"), so a bad input or a failed start costs no framework import first.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llm_hf.batching import BatchEngine
-from llm_hf.kv_cache import UnsupportedCache
 from llm_hf.loading import LoadedModel, load, model_path
 from llm_hf.prompting import PromptBuilder
 from shared.errors import StartupError
@@ -15,6 +17,9 @@ from shared.llm.inputs import Sampling
 from shared.llm.openai import model_list
 from shared.llm.outputs import render
 from shared.llm.requests import ModelsRequest, parse_job
+
+if TYPE_CHECKING:
+    from llm_hf.batching import BatchEngine
 
 
 class LlmHf:
@@ -25,10 +30,13 @@ class LlmHf:
     max_concurrency = 8
 
     def setup(self) -> None:
+        from llm_hf.batching import BatchEngine
+        from llm_hf.kv_cache import UnsupportedCache
+
         path = model_path()
         self.loaded: LoadedModel = load(path)
         self.prompts = PromptBuilder(self.loaded.tokenizer, self.loaded.context)
-        self.engine = BatchEngine(self.loaded.model, self.loaded.tokenizer, self.loaded.eos_ids).start()
+        self.engine: BatchEngine = BatchEngine(self.loaded.model, self.loaded.tokenizer, self.loaded.eos_ids).start()
         # One tiny generation before the first job: a model the batcher cannot serve (e.g. a sliding-window
         # cache) fails startup with the reason, and the first job does not pay the kernels' warm-up.
         try:

@@ -16,7 +16,8 @@ from typing import Any
 import shared.settings
 from llm_vllm import generation, openai_routes, settings
 from llm_vllm.engine import EngineDead, EngineHost
-from shared.errors import BadInput, DeviceFailure, NotReady, WorkerError
+from llm_vllm.engine_errors import exception_error
+from shared.errors import DeviceFailure, NotReady, WorkerError
 from shared.llm.outputs import render
 from shared.llm.requests import parse_job
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 #: shared.serving).
 ENGINE_DIED_EXIT = 4
 #: Seconds between the engine's death and the exit: the failed in-flight jobs post their errors first
-#: (shorter than the 2 s after which shared.errors stops a worker that yielded a device failure).
+#: (shorter than the 2 s after which shared.guard stops a worker that yielded a device failure).
 ENGINE_DIED_GRACE_S = 1.0
 #: The one place the model is named (the image build bakes it); its id is the served model name.
 MODEL_TOML = Path(__file__).resolve().parents[1] / "model.toml"
@@ -72,17 +73,18 @@ class VllmWorker:
         host = self._ready_host()
         request_id = f"{job.get('id', 'job')}-{uuid.uuid4().hex[:8]}"
         job_input = job.get("input")
-        try:
-            if isinstance(job_input, dict) and "openai_route" in job_input:
-                async for chunk in openai_routes.respond(host, job_input, request_id):
-                    yield chunk
-                return
-            request = parse_job(job_input, self.served_model)
-            events = host.stream(generation.events(host.engine, request, request_id))
-            async for chunk in render(request, events, self.served_model):
+        if isinstance(job_input, dict) and "openai_route" in job_input:
+            async for chunk in openai_routes.respond(host, job_input, request_id):
                 yield chunk
-        except Exception as exc:
-            raise _engine_error(host, exc) from exc
+            return
+        request = parse_job(job_input, self.served_model)
+        events = host.stream(generation.events(host.engine, request, request_id))
+        async for chunk in render(request, events, self.served_model):
+            yield chunk
+
+    def engine_error(self, exc: BaseException) -> WorkerError | None:
+        """vLLM's exceptions as typed errors (llm_vllm.engine_errors); shared.guard.guard asks it."""
+        return exception_error(self.host, exc) if self.host is not None else None
 
     def _ready_host(self) -> EngineHost:
         if self.host is None or self.host.engine is None:
@@ -92,17 +94,3 @@ class VllmWorker:
         except EngineDead as exc:
             raise DeviceFailure(f"the vLLM engine is dead: {exc}") from exc
         return self.host
-
-
-def _engine_error(host: EngineHost, exc: Exception) -> Exception:
-    """vLLM's exceptions as the worker's typed errors; the worker's own errors pass through."""
-    if isinstance(exc, WorkerError):
-        return exc
-    from vllm.exceptions import VLLMValidationError
-    from vllm.v1.engine.exceptions import EngineDeadError
-
-    if isinstance(exc, EngineDeadError) or host.engine.errored:
-        return DeviceFailure("the vLLM engine died; this worker will be replaced")
-    if isinstance(exc, VLLMValidationError):
-        return BadInput.field(exc.parameter or "input", str(exc), exc.value)
-    return exc

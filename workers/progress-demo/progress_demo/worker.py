@@ -7,9 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pydantic import Field
-
-from shared.validation import WorkerInput, parse
+from shared.authoring import Field, WorkerInput, parse
 
 MAX_STEPS = 1000
 MAX_STEP_SECONDS = 10.0

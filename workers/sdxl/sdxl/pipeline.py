@@ -11,7 +11,6 @@ caught and reported as INVALID_OUTPUT.
 
 from __future__ import annotations
 
-import gc
 import inspect
 import logging
 import threading
@@ -36,7 +35,8 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 from PIL.Image import Image
 
 from sdxl.inputs import Job
-from shared.errors import GpuOutOfMemory, InvalidOutput, StartupError, free_gpu_cache
+from shared.errors import GpuOutOfMemory, InvalidOutput, StartupError
+from shared.torch_errors import release_gpu_memory
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Pipelines:
             return self._run(job, on_step)
         except torch.OutOfMemoryError:
             pass  # leave the except block first: its traceback holds the job's tensors alive
-        release_memory()
+        release_gpu_memory()
         raise GpuOutOfMemory(
             f"the GPU ran out of memory for {job.request.num_images} image(s) of {job.width}x{job.height}; "
             "memory was freed, retry with fewer or smaller images"
@@ -147,12 +147,6 @@ def to_pil(pixels: np.ndarray) -> list[Image]:
             raise InvalidOutput(f"image {index} came out all black (the usual sign of an fp16 overflow); "
                                 "try another seed, and check that the fp16-fix VAE is baked in (VAE_PATH)")
     return StableDiffusionXLPipeline.numpy_to_pil(pixels)
-
-
-def release_memory() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        free_gpu_cache(torch)
 
 
 def load(model_path: Path, *, vae_path: Path | None = None, refiner_path: Path | None = None) -> Pipelines:
