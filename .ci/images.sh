@@ -45,13 +45,13 @@ phase "stand-in CPU bases"
 bash .ci/standin-bases.sh
 done_phase "stand-in bases"
 
-phase "tiny fixture models as the weights (named build context 'model')"
+phase "tiny fixture models as the weights (named build context 'models', laid out as the stage bakes)"
 for name in "${WORKERS[@]}"; do
-    dir=$($PY -c "import sys; from devkit.fixtures import for_worker; print(for_worker(sys.argv[1]) or '')" "$name")
+    dir=$(PYTHONPATH=. $PY .ci/weights_dir.py "$name" "$CI_DOCKER_DIR/weights/$name")
     if [ -n "$dir" ]; then
-        var="$(echo "$name" | tr 'a-z-' 'A-Z_')_MODEL_DIR"
+        var="$(echo "$name" | tr 'a-z-' 'A-Z_')_WEIGHTS_DIR"
         export "$var=$dir"
-        echo "$var=$dir"
+        echo "$var=$dir ($(cd "$dir" && echo */ | tr -d /))"
     fi
 done
 done_phase "fixture models"
@@ -102,7 +102,7 @@ if grep -rlF "$HF_TOKEN" "$CI_DOCKER_DIR/registry" >&2; then
 fi
 done_phase "secret check"
 
-phase "each pushed image answers its test_input.json through the job loop"
+phase "each pushed image answers its test_input.json (and a job per extra model) through the job loop"
 PYTHONPATH=. $PY .ci/smoke_images.py --registry "$REGISTRY" --tag "$TAG" "${WORKERS[@]}" 2>"$LOGS/smoke.log" \
     || { tail -n 80 "$LOGS/smoke.log" >&2; exit 1; }
 done_phase "smoke (job loop)"
