@@ -16,31 +16,35 @@ variable "SOURCE_URL" { default = "" }
 variable "CACHE" { default = "" }
 
 # Per model worker, from its model.toml: the main model (id, revision, optional variant, licence) and
-# its extra models (JSON of model.toml's tables); and an optional local folder laid out as the weights
-# stage's output (model/, and a folder per extra model), used instead of the Hub (offline builds, CI).
+# its extra models (JSON of model.toml's tables); and optional local folders used instead of the Hub
+# (offline builds, CI): the main model's, and one holding a folder per extra model named after its table.
 variable "LLM_HF_MODEL_ID" { default = "" }
 variable "LLM_HF_MODEL_REVISION" { default = "" }
 variable "LLM_HF_MODEL_VARIANT" { default = "" }
 variable "LLM_HF_MODEL_LICENSE" { default = "" }
 variable "LLM_HF_EXTRA_MODELS" { default = "{}" }
-variable "LLM_HF_WEIGHTS_DIR" { default = "" }
+variable "LLM_HF_MODEL_DIR" { default = "" }
+variable "LLM_HF_EXTRAS_DIR" { default = "" }
 variable "LLM_VLLM_MODEL_ID" { default = "" }
 variable "LLM_VLLM_MODEL_REVISION" { default = "" }
 variable "LLM_VLLM_MODEL_VARIANT" { default = "" }
 variable "LLM_VLLM_MODEL_LICENSE" { default = "" }
 variable "LLM_VLLM_EXTRA_MODELS" { default = "{}" }
-variable "LLM_VLLM_WEIGHTS_DIR" { default = "" }
+variable "LLM_VLLM_MODEL_DIR" { default = "" }
+variable "LLM_VLLM_EXTRAS_DIR" { default = "" }
 variable "SDXL_MODEL_ID" { default = "" }
 variable "SDXL_MODEL_REVISION" { default = "" }
 variable "SDXL_MODEL_VARIANT" { default = "" }
 variable "SDXL_MODEL_LICENSE" { default = "" }
 variable "SDXL_EXTRA_MODELS" { default = "{}" }
-variable "SDXL_WEIGHTS_DIR" { default = "" }
+variable "SDXL_MODEL_DIR" { default = "" }
+variable "SDXL_EXTRAS_DIR" { default = "" }
 
 function "model" {
-  params = [id, revision, variant, license, extras, dir]
-  result = { id = id, revision = revision, variant = variant, license = license, dir = dir,
-    extras = jsondecode(extras == "" ? "{}" : extras) }
+  params = [id, revision, variant, license, extras, dir, extras_dir]
+  result = { id = id, revision = revision, variant = variant, license = license,
+    extras = jsondecode(extras == "" ? "{}" : extras),
+  contexts = merge(dir == "" ? {} : { model = dir }, extras_dir == "" ? {} : { extras = extras_dir }) }
 }
 
 # Worker name -> its models. A worker that is not here bakes no weights.
@@ -48,11 +52,11 @@ function "models" {
   params = []
   result = {
     "llm-hf" = model(LLM_HF_MODEL_ID, LLM_HF_MODEL_REVISION, LLM_HF_MODEL_VARIANT, LLM_HF_MODEL_LICENSE,
-    LLM_HF_EXTRA_MODELS, LLM_HF_WEIGHTS_DIR)
+    LLM_HF_EXTRA_MODELS, LLM_HF_MODEL_DIR, LLM_HF_EXTRAS_DIR)
     "llm-vllm" = model(LLM_VLLM_MODEL_ID, LLM_VLLM_MODEL_REVISION, LLM_VLLM_MODEL_VARIANT, LLM_VLLM_MODEL_LICENSE,
-    LLM_VLLM_EXTRA_MODELS, LLM_VLLM_WEIGHTS_DIR)
+    LLM_VLLM_EXTRA_MODELS, LLM_VLLM_MODEL_DIR, LLM_VLLM_EXTRAS_DIR)
     "sdxl" = model(SDXL_MODEL_ID, SDXL_MODEL_REVISION, SDXL_MODEL_VARIANT, SDXL_MODEL_LICENSE,
-    SDXL_EXTRA_MODELS, SDXL_WEIGHTS_DIR)
+    SDXL_EXTRA_MODELS, SDXL_MODEL_DIR, SDXL_EXTRAS_DIR)
   }
 }
 
@@ -132,7 +136,7 @@ target "weights" {
   dockerfile = "shared/weights.Dockerfile"
   # The Hub token reaches the weights stage as a secret mount only (never a build arg).
   secret   = ["id=hf_token,env=HF_TOKEN"]
-  contexts = models()[w].dir == "" ? {} : { models = models()[w].dir }
+  contexts = models()[w].contexts
   args = {
     MODEL_ID       = models()[w].id
     MODEL_REVISION = models()[w].revision

@@ -45,15 +45,18 @@ phase "stand-in CPU bases"
 bash .ci/standin-bases.sh
 done_phase "stand-in bases"
 
-phase "tiny fixture models as the weights (named build context 'models', laid out as the stage bakes)"
+phase "tiny fixture models as the weights (named build contexts 'model' and 'extras')"
 for name in "${WORKERS[@]}"; do
+    prefix="$(echo "$name" | tr 'a-z-' 'A-Z_')"
+    dir=$($PY -c "import sys; from devkit.fixtures import for_worker; print(for_worker(sys.argv[1]) or '')" "$name")
     # Inside the repo (.models/, git-ignored): bake reads folders outside it only with --allow=fs.read.
-    dir=$(PYTHONPATH=. $PY .ci/weights_dir.py "$name" "$PWD/.models/weights/$name")
-    if [ -n "$dir" ]; then
-        var="$(echo "$name" | tr 'a-z-' 'A-Z_')_WEIGHTS_DIR"
-        export "$var=$dir"
-        echo "$var=$dir ($(cd "$dir" && echo */ | tr -d /))"
-    fi
+    extras=$(PYTHONPATH=. $PY .ci/extras_dir.py "$name" "$PWD/.models/extras/$name")
+    for pair in "MODEL_DIR=$dir" "EXTRAS_DIR=$extras"; do
+        if [ -n "${pair#*=}" ]; then
+            export "${prefix}_$pair"
+            echo "${prefix}_$pair"
+        fi
+    done
 done
 done_phase "fixture models"
 

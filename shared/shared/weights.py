@@ -3,12 +3,14 @@
 Run at image build time by the one weights stage (shared/weights.Dockerfile)::
 
     python weights.py --id org/model --revision <commit> [--variant fp16] --out /weights \\
-        [--extras '{"vae": {"id": ..., "revision": ...}}'] [--local /src] [--token-file /run/secrets/hf_token]
+        [--extras '{"vae": {"id": ..., "revision": ...}}'] [--local /src/model] [--local-extras /src/extras] \\
+        [--token-file /run/secrets/hf_token]
 
 The main model (model.toml's top-level keys) goes to ``<out>/model``, each extra model (a table of
-model.toml, e.g. ``[vae]``) to ``<out>/<name>``. Each one is copied from ``<local>/<same name>`` when
-that folder holds files (a named build context: CI and offline builds), else downloaded from the
-Hugging Face Hub straight into its folder (no hub cache, so the image holds one copy). Either way the
+model.toml, e.g. ``[vae]``) to ``<out>/<name>``. The main model is copied from ``--local`` and an extra
+one from ``<--local-extras>/<name>`` when that folder holds files (named build contexts: CI and offline
+builds), else downloaded from the Hugging Face Hub straight into its folder (no hub cache, so the
+image holds one copy). Either way the
 same selection applies: safetensors weights only (never pickled ``.bin``/``.pt``), plus the configs,
 tokenizer files and chat templates, and the model's licence, use policy, notices and model card.
 
@@ -271,15 +273,15 @@ def extra_models(text: str) -> list[Model]:
     return models
 
 
-def bake_all(models: list[Model], out: Path, *, local: Path | None = None,
+def bake_all(models: list[Model], out: Path, *, local: Path | None = None, local_extras: Path | None = None,
              token_file: Path | None = None) -> dict[str, list[str]]:
-    """Bake the main model (first) into ``out/model`` and each extra into ``out/<name>``."""
+    """Bake the main model (first) into ``out/model`` from ``local``, and each extra into ``out/<name>``
+    from ``local_extras/<name>`` (the Hub where those are absent or empty)."""
     baked = {}
     for model in models:
-        base = None if model.name == MAIN else out / MAIN
+        base, source = (None, local) if model.name == MAIN else (out / MAIN, local_extras and local_extras / model.name)
         log.info("[%s] %s", model.name, model.id)
-        baked[model.name] = bake(model.id, model.revision, out / model.name, variant=model.variant,
-                                 local=local / model.name if local is not None else None,
+        baked[model.name] = bake(model.id, model.revision, out / model.name, variant=model.variant, local=source,
                                  token_file=token_file, base=base, from_base=model.from_base,
                                  from_base_if_same=model.from_base_if_same)
     return baked
@@ -292,14 +294,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="", help="weights variant, e.g. fp16 (model.toml `variant`)")
     parser.add_argument("--extras", default="{}", help="JSON object: model.toml's tables (extra models)")
     parser.add_argument("--out", required=True, type=Path, help="root folder: model/ and one folder per extra")
-    parser.add_argument("--local", type=Path, help="local root laid out as --out; a model's folder is used "
-                                                   "when it holds files")
+    parser.add_argument("--local", type=Path, help="local folder of the main model; used when it holds files")
+    parser.add_argument("--local-extras", type=Path, help="local folder with a folder per extra model, named "
+                                                          "after its table; each used when it holds files")
     parser.add_argument("--token-file", type=Path, help="file holding the Hub token (a secret mount)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         models = [Model(MAIN, args.id, args.revision, args.variant or None), *extra_models(args.extras)]
-        bake_all(models, args.out, local=args.local, token_file=args.token_file)
+        bake_all(models, args.out, local=args.local, local_extras=args.local_extras, token_file=args.token_file)
     except WeightsError as exc:
         log.error("%s", exc)
         return 2

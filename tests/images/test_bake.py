@@ -62,21 +62,24 @@ def test_tags_are_registry_name_tag(bake):
 
 
 @pytest.mark.parametrize("worker", MODEL_WORKERS)
-def test_model_workers_get_every_model_variable_and_a_local_weights_folder(bake, worker):
+def test_model_workers_get_every_model_variable_and_local_folders(bake, worker):
     prefix = model_prefix(worker)
-    suffixes = ("MODEL_ID", "MODEL_REVISION", "MODEL_VARIANT", "MODEL_LICENSE", "EXTRA_MODELS", "WEIGHTS_DIR")
+    suffixes = ("MODEL_ID", "MODEL_REVISION", "MODEL_VARIANT", "MODEL_LICENSE", "EXTRA_MODELS", "MODEL_DIR",
+                "EXTRAS_DIR")
     assert bake["function"]["models"]["result"][worker] == f"${{model({', '.join(f'{prefix}_{s}' for s in suffixes)})}}"
     for suffix in suffixes:
         assert f"{prefix}_{suffix}" in bake["variable"]
     assert sorted(bake["function"]["models"]["result"]) == MODEL_WORKERS
 
 
-def test_weights_target_passes_the_models_and_the_local_folder(bake):
+def test_weights_target_passes_the_models_and_the_local_folders(bake):
     weights = bake["target"]["weights"]
     assert weights["args"] == {"MODEL_ID": "${models()[w].id}", "MODEL_REVISION": "${models()[w].revision}",
                                "MODEL_VARIANT": "${models()[w].variant}",
                                "EXTRA_MODELS": "${jsonencode(models()[w].extras)}"}
-    assert weights["contexts"] == '${models()[w].dir == "" ? {} : {models = models()[w].dir}}'
+    assert weights["contexts"] == "${models()[w].contexts}"
+    contexts = bake["function"]["model"]["result"]["contexts"]
+    assert "{model = dir}" in contexts and "{extras = extras_dir}" in contexts
     assert weights["cache-to"] == '${cache_to("${w}-weights")}'
 
 
@@ -185,8 +188,8 @@ def printed() -> dict:
     """`docker buildx bake --print` of every image, as CI builds them (overlay, tiny-model folders)."""
     if _buildx() is None:
         pytest.skip("no buildx here; .ci/images.sh installs it and runs the real bake")
-    env = {**_buildx(), "SDXL_WEIGHTS_DIR": "/tmp/tiny-sdxl", "REGISTRY": "r.example/team", "TAG": "t1",
-           "VCS_REF": "abc123"}
+    env = {**_buildx(), "SDXL_MODEL_DIR": "/tmp/tiny-sdxl", "SDXL_EXTRAS_DIR": "/tmp/tiny-sdxl-extras",
+           "LLM_HF_MODEL_DIR": "/tmp/tiny-llama", "REGISTRY": "r.example/team", "TAG": "t1", "VCS_REF": "abc123"}
     env |= load_ci_module("bake_env").bake_variables()
     out = subprocess.run(["docker", "buildx", "bake", "--print", "-f", "docker-bake.hcl", "-f", ".ci/bake-ci.hcl"],
                          cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
@@ -211,10 +214,11 @@ def test_buildx_resolves_an_image_a_base_and_for_model_workers_a_weights_target_
 def test_buildx_gives_the_weights_target_the_models_and_only_it_the_secret(printed):
     targets, variables = printed["target"], load_ci_module("bake_env").bake_variables()
     weights = targets["sdxl-weights"]
-    assert weights["contexts"] == {"models": "/tmp/tiny-sdxl"}
+    assert weights["contexts"] == {"model": "/tmp/tiny-sdxl", "extras": "/tmp/tiny-sdxl-extras"}
     assert weights["args"]["MODEL_ID"] == variables["SDXL_MODEL_ID"]
     assert json.loads(weights["args"]["EXTRA_MODELS"]) == json.loads(variables["SDXL_EXTRA_MODELS"])
-    assert "contexts" not in targets["llm-hf-weights"]
+    assert targets["llm-hf-weights"]["contexts"] == {"model": "/tmp/tiny-llama"}
+    assert "contexts" not in targets["llm-vllm-weights"]
     assert [name for name, t in targets.items() if t.get("secret")] == [f"{w}-weights" for w in MODEL_WORKERS]
     assert all(t["secret"] == [{"id": "hf_token", "env": "HF_TOKEN"}] for name, t in targets.items() if t.get("secret"))
 

@@ -104,12 +104,14 @@ def test_base_labels_its_base_image_the_bake_file_labels_the_rest(worker):
 def test_the_weights_stage_bakes_every_model_once_with_the_token_as_a_secret_mount_only():
     instructions = parse_dockerfile(WEIGHTS_STAGE)
     froms = [i.args for i in instructions if i.keyword == "FROM"]
-    assert froms[0] == "scratch AS models", "the local-folder build context `models` needs this stage"
+    assert froms[:2] == ["scratch AS model", "scratch AS extras"], "the local-folder build contexts need these"
     assert froms[-1] == "scratch", "the output holds the baked folders only"
     bake_step = next(i for i in instructions if i.keyword == "RUN" and "weights.py" in i.args)
     assert "--mount=type=secret,id=hf_token,required=false" in bake_step.args
-    assert "--mount=type=bind,from=models,target=/src" in bake_step.args
-    for arg in ("${MODEL_ID}", "${MODEL_REVISION}", "${MODEL_VARIANT}", '"${EXTRA_MODELS}"', "--out /weights"):
+    assert "--mount=type=bind,from=model,target=/src/model" in bake_step.args
+    assert "--mount=type=bind,from=extras,target=/src/extras" in bake_step.args
+    for arg in ("${MODEL_ID}", "${MODEL_REVISION}", "${MODEL_VARIANT}", '"${EXTRA_MODELS}"', "--out /weights",
+                "--local /src/model --local-extras /src/extras"):
         assert arg in bake_step.args
     assert [i.args for i in final(instructions)] == ["scratch", "--from=bake /weights /"]
 

@@ -236,11 +236,10 @@ def test_module_runs_standalone_with_stdlib_and_huggingface_hub_only():
                        "pathlib"}
 
 
-def _sdxl_with_extras(tiny_sdxl_dir, root: Path) -> Path:
-    """A local root laid out as the weights stage lays out its output: model/, vae/, refiner/."""
+def _sdxl_extras(root: Path) -> Path:
+    """The tiny stand-ins of sdxl's extra models, a folder per model.toml table, as CI lays them out."""
     from devkit.fixtures.sdxl import EXTRA_BUILDERS
 
-    shutil.copytree(tiny_sdxl_dir, root / "model")
     for name, build in EXTRA_BUILDERS.items():
         build(root / name)
     return root
@@ -256,10 +255,10 @@ def test_cli_bakes_every_model_of_model_toml_into_a_folder_each_loadable_by_the_
 
     from sdxl import pipeline
 
-    local = _sdxl_with_extras(tiny_sdxl_dir, tmp_path / "src")
+    extras = _sdxl_extras(tmp_path / "extras")
     out = tmp_path / "weights"
     assert main(["--id", "org/sdxl", "--revision", "0" * 40, "--variant", "fp16", "--extras", SDXL_EXTRAS,
-                 "--local", str(local), "--out", str(out)]) == 0
+                 "--local", str(tiny_sdxl_dir), "--local-extras", str(extras), "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["model", "refiner", "vae"]
     assert (out / "model" / "README.md").is_file() and (out / "vae" / "README.md").is_file()
     assert sorted(p.name for p in (out / "refiner").iterdir()) == ["README.md", "model_index.json", "scheduler", "unet"]
@@ -270,14 +269,15 @@ def test_cli_bakes_every_model_of_model_toml_into_a_folder_each_loadable_by_the_
 
 
 def test_refiner_components_are_baked_only_where_they_differ_from_the_base(tiny_sdxl_dir, tmp_path):
-    local = _sdxl_with_extras(tiny_sdxl_dir, tmp_path / "src")
+    extras = _sdxl_extras(tmp_path / "extras")
     # As on the Hub: the refiner repo stores its own copies of the shared components.
     for component in ("text_encoder_2", "tokenizer_2", "vae"):
-        shutil.copytree(tiny_sdxl_dir / component, local / "refiner" / component)
-    weights_file = next((local / "refiner" / "text_encoder_2").glob("*.safetensors"))
+        shutil.copytree(tiny_sdxl_dir / component, extras / "refiner" / component)
+    weights_file = next((extras / "refiner" / "text_encoder_2").glob("*.safetensors"))
     weights_file.write_bytes(weights_file.read_bytes()[:-1] + b"\x01")  # one byte off: another encoder
     baked = weights.bake_all([weights.Model("model", "org/sdxl", "0" * 40, "fp16"),
-                              *extra_models(SDXL_EXTRAS)], tmp_path / "weights", local=local)
+                              *extra_models(SDXL_EXTRAS)], tmp_path / "weights", local=tiny_sdxl_dir,
+                             local_extras=extras)
     folders = {Path(name).parts[0] for name in baked["refiner"]}
     assert "text_encoder_2" in folders, "a different encoder must be baked"
     assert "tokenizer_2" not in folders, "the same tokenizer as the base's must not be stored twice"
