@@ -282,6 +282,11 @@ def test_refiner_components_are_baked_only_where_they_differ_from_the_base(tiny_
     assert "text_encoder_2" in folders, "a different encoder must be baked"
     assert "tokenizer_2" not in folders, "the same tokenizer as the base's must not be stored twice"
     assert "vae" not in folders, "from_base: the worker always loads the base's VAE"
+    from sdxl import pipeline
+
+    loaded = pipeline.load(tmp_path / "weights" / "model", refiner_path=tmp_path / "weights" / "refiner")
+    assert loaded.refiner.text_encoder_2 is not loaded.text2img.text_encoder_2, "its own encoder, as baked"
+    assert loaded.refiner.tokenizer_2 is loaded.text2img.tokenizer_2 and loaded.refiner.vae is loaded.text2img.vae
 
 
 def test_hub_refiner_sharing_the_base_encoder_is_compared_without_downloading_it(monkeypatch, tmp_path):
