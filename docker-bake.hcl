@@ -1,6 +1,12 @@
 # Every worker image: `make build-all` (all four), `make build WORKER=<name>`, `make push`. See docs/images.md.
-# The Makefile fills the model variables from workers/<name>/model.toml, the one place a model is named;
-# a variable already set in the environment wins (to try another model or revision).
+# The Makefile fills the model variables from workers/<name>/model.toml, the one place a model is named
+# (.ci/bake_env.py); a variable already set in the environment wins (to try another model or revision).
+#
+# Each image is three targets: "<name>-base" (workers/<name>/Dockerfile: the worker's own base, start
+# command and settings), "<name>-weights" for a worker with a model.toml (shared/weights.Dockerfile:
+# every model it names, baked), and "<name>" (shared/worker.Dockerfile: the layers every worker shares,
+# on top of the first two, linked as its named contexts `base` and `weights`). Only "<name>" is tagged
+# and pushed.
 
 variable "REGISTRY" { default = "workers" }
 variable "TAG" { default = "dev" }
@@ -9,20 +15,50 @@ variable "SOURCE_URL" { default = "" }
 # Build cache shared between CI runs, one scope per target: "" (none), "gha" or "registry".
 variable "CACHE" { default = "" }
 
-# Model of each worker (id, revision, optional variant), and an optional local folder of its weights,
-# used instead of the Hub (offline builds, CI with the tiny fixture models).
+# Per model worker, from its model.toml: the main model (id, revision, optional variant, licence) and
+# its extra models (JSON of model.toml's tables); and optional local folders used instead of the Hub
+# (offline builds, CI): the main model's, and one holding a folder per extra model named after its table.
 variable "LLM_HF_MODEL_ID" { default = "" }
 variable "LLM_HF_MODEL_REVISION" { default = "" }
 variable "LLM_HF_MODEL_VARIANT" { default = "" }
+variable "LLM_HF_MODEL_LICENSE" { default = "" }
+variable "LLM_HF_EXTRA_MODELS" { default = "{}" }
 variable "LLM_HF_MODEL_DIR" { default = "" }
+variable "LLM_HF_EXTRAS_DIR" { default = "" }
 variable "LLM_VLLM_MODEL_ID" { default = "" }
 variable "LLM_VLLM_MODEL_REVISION" { default = "" }
 variable "LLM_VLLM_MODEL_VARIANT" { default = "" }
+variable "LLM_VLLM_MODEL_LICENSE" { default = "" }
+variable "LLM_VLLM_EXTRA_MODELS" { default = "{}" }
 variable "LLM_VLLM_MODEL_DIR" { default = "" }
+variable "LLM_VLLM_EXTRAS_DIR" { default = "" }
 variable "SDXL_MODEL_ID" { default = "" }
 variable "SDXL_MODEL_REVISION" { default = "" }
 variable "SDXL_MODEL_VARIANT" { default = "" }
+variable "SDXL_MODEL_LICENSE" { default = "" }
+variable "SDXL_EXTRA_MODELS" { default = "{}" }
 variable "SDXL_MODEL_DIR" { default = "" }
+variable "SDXL_EXTRAS_DIR" { default = "" }
+
+function "model" {
+  params = [id, revision, variant, license, extras, dir, extras_dir]
+  result = { id = id, revision = revision, variant = variant, license = license,
+    extras = jsondecode(extras == "" ? "{}" : extras),
+  contexts = merge(dir == "" ? {} : { model = dir }, extras_dir == "" ? {} : { extras = extras_dir }) }
+}
+
+# Worker name -> its models. A worker that is not here bakes no weights.
+function "models" {
+  params = []
+  result = {
+    "llm-hf" = model(LLM_HF_MODEL_ID, LLM_HF_MODEL_REVISION, LLM_HF_MODEL_VARIANT, LLM_HF_MODEL_LICENSE,
+    LLM_HF_EXTRA_MODELS, LLM_HF_MODEL_DIR, LLM_HF_EXTRAS_DIR)
+    "llm-vllm" = model(LLM_VLLM_MODEL_ID, LLM_VLLM_MODEL_REVISION, LLM_VLLM_MODEL_VARIANT, LLM_VLLM_MODEL_LICENSE,
+    LLM_VLLM_EXTRA_MODELS, LLM_VLLM_MODEL_DIR, LLM_VLLM_EXTRAS_DIR)
+    "sdxl" = model(SDXL_MODEL_ID, SDXL_MODEL_REVISION, SDXL_MODEL_VARIANT, SDXL_MODEL_LICENSE,
+    SDXL_EXTRA_MODELS, SDXL_MODEL_DIR, SDXL_EXTRAS_DIR)
+  }
+}
 
 function "tags" {
   params = [name]
@@ -35,79 +71,78 @@ function "cache_from" {
     : CACHE == "registry" ? ["type=registry,ref=${REGISTRY}/${name}:buildcache"] : [])
 }
 
-# mode=max also keeps the weights stage, so a cold runner does not download the model again.
+# mode=max keeps every intermediate step; the weights targets have a scope of their own, so a cold
+# runner does not download the model again.
 function "cache_to" {
   params = [name]
   result = (CACHE == "gha" ? ["type=gha,scope=${name},mode=max"]
     : CACHE == "registry" ? ["type=registry,ref=${REGISTRY}/${name}:buildcache,mode=max,image-manifest=true"] : [])
 }
 
-function "model_context" {
-  params = [dir]
-  result = dir == "" ? {} : { model = dir }
+# Labels of a worker image: where it comes from, and each model it bakes with its licence (the images
+# are pushed to registries; the licence files themselves are baked next to the weights).
+function "labels" {
+  params = [name]
+  result = merge(
+    { "org.opencontainers.image.title" = name, "org.opencontainers.image.source" = SOURCE_URL,
+    "org.opencontainers.image.revision" = VCS_REF },
+    contains(keys(models()), name) ? model_labels(models()[name]) : {})
+}
+
+function "model_labels" {
+  params = [m]
+  result = merge(
+    { "workers.model.id" = m.id, "workers.model.revision" = m.revision, "workers.model.license" = m.license },
+    [for table, extra in m.extras : { "workers.${table}.id" = extra.id, "workers.${table}.revision" = extra.revision,
+    "workers.${table}.license" = extra.license }]...)
 }
 
 group "default" {
-  targets = ["progress-demo", "llm-hf", "llm-vllm", "sdxl"]
+  targets = ["worker"]
 }
 
 target "_common" {
   context   = "."
   platforms = ["linux/amd64"]
+}
+
+target "worker" {
+  name       = w
+  matrix     = { w = ["progress-demo", "llm-hf", "llm-vllm", "sdxl"] }
+  inherits   = ["_common"]
+  dockerfile = "shared/worker.Dockerfile"
+  contexts = merge({ base = "target:${w}-base" },
+  contains(keys(models()), w) ? { weights = "target:${w}-weights" } : {})
+  args       = { WORKER = w }
+  labels     = labels(w)
+  tags       = tags(w)
+  cache-from = cache_from(w)
+  cache-to   = cache_to(w)
+}
+
+target "base" {
+  name       = "${w}-base"
+  matrix     = { w = ["progress-demo", "llm-hf", "llm-vllm", "sdxl"] }
+  inherits   = ["_common"]
+  dockerfile = "workers/${w}/Dockerfile"
+}
+
+# The one weights stage, once per model worker. Its cache key is the build args below, weights.py and
+# shared/requirements-weights.txt: code, dependency and base changes never download the weights again.
+target "weights" {
+  name       = "${w}-weights"
+  matrix     = { w = keys(models()) }
+  inherits   = ["_common"]
+  dockerfile = "shared/weights.Dockerfile"
   # The Hub token reaches the weights stage as a secret mount only (never a build arg).
-  secret = ["id=hf_token,env=HF_TOKEN"]
+  secret   = ["id=hf_token,env=HF_TOKEN"]
+  contexts = models()[w].contexts
   args = {
-    VCS_REF    = VCS_REF
-    SOURCE_URL = SOURCE_URL
+    MODEL_ID       = models()[w].id
+    MODEL_REVISION = models()[w].revision
+    MODEL_VARIANT  = models()[w].variant
+    EXTRA_MODELS   = jsonencode(models()[w].extras)
   }
-}
-
-target "progress-demo" {
-  inherits   = ["_common"]
-  dockerfile = "workers/progress-demo/Dockerfile"
-  tags       = tags("progress-demo")
-  cache-from = cache_from("progress-demo")
-  cache-to   = cache_to("progress-demo")
-}
-
-target "llm-hf" {
-  inherits   = ["_common"]
-  dockerfile = "workers/llm-hf/Dockerfile"
-  tags       = tags("llm-hf")
-  contexts   = model_context(LLM_HF_MODEL_DIR)
-  args = {
-    MODEL_ID       = LLM_HF_MODEL_ID
-    MODEL_REVISION = LLM_HF_MODEL_REVISION
-    MODEL_VARIANT  = LLM_HF_MODEL_VARIANT
-  }
-  cache-from = cache_from("llm-hf")
-  cache-to   = cache_to("llm-hf")
-}
-
-target "llm-vllm" {
-  inherits   = ["_common"]
-  dockerfile = "workers/llm-vllm/Dockerfile"
-  tags       = tags("llm-vllm")
-  contexts   = model_context(LLM_VLLM_MODEL_DIR)
-  args = {
-    MODEL_ID       = LLM_VLLM_MODEL_ID
-    MODEL_REVISION = LLM_VLLM_MODEL_REVISION
-    MODEL_VARIANT  = LLM_VLLM_MODEL_VARIANT
-  }
-  cache-from = cache_from("llm-vllm")
-  cache-to   = cache_to("llm-vllm")
-}
-
-target "sdxl" {
-  inherits   = ["_common"]
-  dockerfile = "workers/sdxl/Dockerfile"
-  tags       = tags("sdxl")
-  contexts   = model_context(SDXL_MODEL_DIR)
-  args = {
-    MODEL_ID       = SDXL_MODEL_ID
-    MODEL_REVISION = SDXL_MODEL_REVISION
-    MODEL_VARIANT  = SDXL_MODEL_VARIANT
-  }
-  cache-from = cache_from("sdxl")
-  cache-to   = cache_to("sdxl")
+  cache-from = cache_from("${w}-weights")
+  cache-to   = cache_to("${w}-weights")
 }

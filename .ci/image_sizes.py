@@ -2,8 +2,10 @@
 
     python .ci/image_sizes.py [-f docker-bake.hcl [-f more.hcl]] [worker ...]
 
-Image names and base images come from `docker buildx bake --print` (the same files the build used);
-the weights are the image's ``/model`` layer. Reads local images only; prints a table to stdout.
+Image names and base images come from `docker buildx bake --print` (the same files the build used):
+each tagged target is an image, its base image is the BASE_IMAGE of its "<name>-base" target; the
+weights are the image's layer copied from the weights stage (``COPY / /``: /model and each extra
+model's folder). Reads local images only; prints a table to stdout.
 """
 
 from __future__ import annotations
@@ -38,22 +40,25 @@ def image_size(ref: str) -> int | None:
 
 
 def weights_size(ref: str) -> int:
-    """Bytes of the layers that write /model (the COPY from the weights stage)."""
+    """Bytes of the layer copied from the weights stage (`COPY --link --from=weights / /`)."""
     rows = _docker("history", "--no-trunc", "--human=false", "--format", "{{.Size}}\t{{.CreatedBy}}", ref)
     return sum(int(size) for size, created_by in (row.split("\t", 1) for row in rows.splitlines())
-               if re.search(r"\s/model(\s|$)", created_by))
+               if re.match(r"COPY / / ", created_by))
 
 
 def report(targets: dict[str, dict]) -> list[tuple[str, ...]]:
     rows = [("image", "total MB", "base MB", "weights MB", "rest MB", "base image")]
-    for _, target in sorted(targets.items()):
+    for name, target in sorted(targets.items()):
+        if not target.get("tags"):
+            continue  # a linked target (base, weights): part of an image, not one
         ref = target["tags"][0]
         total = image_size(ref)
         if total is None:
             rows.append((ref, "not built", "", "", "", ""))
             continue
-        base_ref = target.get("args", {}).get("BASE_IMAGE") or dockerfile_default(REPO / target["dockerfile"],
-                                                                                    "BASE_IMAGE")
+        base_target = targets.get(f"{name}-base", target)
+        base_ref = base_target.get("args", {}).get("BASE_IMAGE") or dockerfile_default(
+            REPO / base_target["dockerfile"], "BASE_IMAGE")
         base = image_size(base_ref) if base_ref else None
         weights = weights_size(ref)
         rest = total - weights - (base or 0)

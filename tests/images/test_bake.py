@@ -24,26 +24,36 @@ def load_ci_module(name: str):
     return module
 
 
-def test_default_group_builds_every_worker(bake):
-    assert sorted(bake["group"]["default"]["targets"]) == WORKERS
+MODEL_WORKERS = [w for w in WORKERS if (REPO / "workers" / w / "model.toml").exists()]
 
 
-@pytest.mark.parametrize("worker", WORKERS)
-def test_each_worker_target_inherits_common_and_builds_its_dockerfile(bake, worker):
-    target = bake["target"][worker]
-    assert target["inherits"] == ["_common"]
-    assert target["dockerfile"] == f"workers/{worker}/Dockerfile"
-    assert target["tags"] == f'${{tags("{worker}")}}'
-    assert target["cache-from"] == f'${{cache_from("{worker}")}}'
-    assert target["cache-to"] == f'${{cache_to("{worker}")}}'
+def test_default_group_builds_every_worker_on_its_own_base(bake):
+    assert bake["group"]["default"]["targets"] == ["worker"]
+    assert sorted(bake["target"]["worker"]["matrix"]["w"]) == WORKERS
+    assert bake["target"]["base"]["matrix"] == bake["target"]["worker"]["matrix"]
 
 
-def test_common_target_is_amd64_with_the_token_as_a_secret_only(bake):
-    common = bake["target"]["_common"]
-    assert common["platforms"] == ["linux/amd64"]
-    assert common["secret"] == ["id=hf_token,env=HF_TOKEN"]
+def test_every_image_is_the_shared_layers_on_the_workers_own_dockerfile(bake):
+    worker, base = bake["target"]["worker"], bake["target"]["base"]
+    assert (worker["name"], base["name"]) == ("w", "${w}-base")
+    assert worker["inherits"] == base["inherits"] == ["_common"]
+    assert worker["dockerfile"] == "shared/worker.Dockerfile"
+    assert base["dockerfile"] == "workers/${w}/Dockerfile"
+    assert 'base = \"target:${w}-base\"' in worker["contexts"] and "target:${w}-weights" in worker["contexts"]
+    assert worker["args"] == {"WORKER": "w"}
+    assert (worker["tags"], worker["cache-from"], worker["cache-to"]) == ("${tags(w)}", "${cache_from(w)}",
+                                                                           "${cache_to(w)}")
+    assert "tags" not in base, "only the image itself is tagged and pushed"
+
+
+def test_the_one_weights_target_is_the_only_one_the_token_reaches_and_only_as_a_secret(bake):
+    weights = bake["target"]["weights"]
+    assert weights["dockerfile"] == "shared/weights.Dockerfile" and weights["name"] == "${w}-weights"
+    assert weights["secret"] == ["id=hf_token,env=HF_TOKEN"]
+    assert [name for name, target in bake["target"].items() if "secret" in target] == ["weights"]
     for name, target in bake["target"].items():
         assert not [arg for arg in target.get("args", {}) if "TOKEN" in arg.upper()], name
+    assert bake["target"]["_common"]["platforms"] == ["linux/amd64"]
 
 
 def test_tags_are_registry_name_tag(bake):
@@ -51,40 +61,86 @@ def test_tags_are_registry_name_tag(bake):
     assert bake["function"]["tags"]["result"] == ["${REGISTRY}/${name}:${TAG}"]
 
 
-@pytest.mark.parametrize("worker", [w for w in WORKERS if (REPO / "workers" / w / "model.toml").exists()])
-def test_model_workers_get_model_args_and_a_local_folder_context(bake, worker):
+@pytest.mark.parametrize("worker", MODEL_WORKERS)
+def test_model_workers_get_every_model_variable_and_local_folders(bake, worker):
     prefix = model_prefix(worker)
-    target = bake["target"][worker]
-    assert target["args"] == {"MODEL_ID": f"{prefix}_MODEL_ID", "MODEL_REVISION": f"{prefix}_MODEL_REVISION",
-                              "MODEL_VARIANT": f"{prefix}_MODEL_VARIANT"}
-    assert target["contexts"] == f"${{model_context({prefix}_MODEL_DIR)}}"
-    for suffix in ("MODEL_ID", "MODEL_REVISION", "MODEL_VARIANT", "MODEL_DIR"):
+    suffixes = ("MODEL_ID", "MODEL_REVISION", "MODEL_VARIANT", "MODEL_LICENSE", "EXTRA_MODELS", "MODEL_DIR",
+                "EXTRAS_DIR")
+    assert bake["function"]["models"]["result"][worker] == f"${{model({', '.join(f'{prefix}_{s}' for s in suffixes)})}}"
+    for suffix in suffixes:
         assert f"{prefix}_{suffix}" in bake["variable"]
+    assert sorted(bake["function"]["models"]["result"]) == MODEL_WORKERS
 
 
-def test_ci_overlay_only_swaps_bases_and_network_of_existing_targets(bake):
+def test_weights_target_passes_the_models_and_the_local_folders(bake):
+    weights = bake["target"]["weights"]
+    assert weights["args"] == {"MODEL_ID": "${models()[w].id}", "MODEL_REVISION": "${models()[w].revision}",
+                               "MODEL_VARIANT": "${models()[w].variant}",
+                               "EXTRA_MODELS": "${jsonencode(models()[w].extras)}"}
+    assert weights["contexts"] == "${models()[w].contexts}"
+    contexts = bake["function"]["model"]["result"]["contexts"]
+    assert "{model = dir}" in contexts and "{extras = extras_dir}" in contexts
+    assert weights["cache-to"] == '${cache_to("${w}-weights")}'
+
+
+def test_ci_overlay_only_swaps_bases_and_network_and_gives_every_worker_a_standin_base(bake):
     overlay = parse_bake(REPO / ".ci" / "bake-ci.hcl")
     assert set(overlay) == {"target"}
-    assert set(overlay["target"]) <= set(bake["target"])
+    assert set(overlay["target"]) == {"_common"} | {f"{w}-base" for w in WORKERS}
     assert overlay["target"]["_common"]["network"] == "host"
     for name, target in overlay["target"].items():
         assert set(target) <= {"args", "network"}, name
         assert set(target.get("args", {})) <= {"BASE_IMAGE", "PYTHON_IMAGE"}, name
+        assert target.get("args", {}).get("BASE_IMAGE", "ci-local/").startswith("ci-local/"), name
 
 
 def test_bake_variables_come_from_model_toml_and_the_environment_wins(tmp_path, monkeypatch, capsys):
     bake_env = load_ci_module("bake_env")
     (tmp_path / "llm-x").mkdir()
-    (tmp_path / "llm-x" / "model.toml").write_text('id = "org/m"\nrevision = "abc"\n')
+    (tmp_path / "llm-x" / "model.toml").write_text('id = "org/m"\nrevision = "abc"\nlicense = "mit"\n')
     assert bake_env.bake_variables(tmp_path) == {"LLM_X_MODEL_ID": "org/m", "LLM_X_MODEL_REVISION": "abc",
-                                                 "LLM_X_MODEL_VARIANT": ""}
-    (tmp_path / "llm-x" / "model.toml").write_text('id = "org/m x"\nrevision = "abc"\n')
+                                                 "LLM_X_MODEL_VARIANT": "", "LLM_X_MODEL_LICENSE": "mit",
+                                                 "LLM_X_EXTRA_MODELS": "{}"}
+    (tmp_path / "llm-x" / "model.toml").write_text('id = "org/m x"\nrevision = "abc"\nlicense = "mit"\n')
     with pytest.raises(SystemExit, match="without spaces"):
         bake_env.bake_variables(tmp_path)
     monkeypatch.setenv("SDXL_MODEL_REVISION", "override")
     bake_env.main()
     printed = capsys.readouterr().out
     assert "SDXL_MODEL_ID=" in printed and "SDXL_MODEL_REVISION" not in printed
+
+
+def test_extra_models_go_to_bake_as_one_json_object_without_their_env(tmp_path):
+    bake_env = load_ci_module("bake_env")
+    (tmp_path / "img").mkdir()
+    toml = 'id = "o/base"\nrevision = "r1"\nlicense = "openrail++"\n[vae]\nid = "o/vae"\nrevision = "r2"\n'
+    (tmp_path / "img" / "model.toml").write_text(toml + 'license = "mit"\nenv = "VAE_PATH"\n')
+    extras = json.loads(bake_env.bake_variables(tmp_path)["IMG_EXTRA_MODELS"])
+    assert extras == {"vae": {"id": "o/vae", "revision": "r2", "license": "mit"}}
+    (tmp_path / "img" / "model.toml").write_text(toml + 'license = "mit"\n')
+    with pytest.raises(SystemExit, match="needs `env`"):
+        bake_env.bake_variables(tmp_path)
+    (tmp_path / "img" / "model.toml").write_text(toml + 'env = "VAE_PATH"\n')
+    with pytest.raises(SystemExit, match=r"vae\.license"):
+        bake_env.bake_variables(tmp_path)
+
+
+@pytest.mark.parametrize("worker", MODEL_WORKERS)
+def test_every_model_of_every_model_toml_names_its_licence(worker):
+    model = tomllib.loads((REPO / "workers" / worker / "model.toml").read_text())
+    for entry in [model, *(table for table in model.values() if isinstance(table, dict))]:
+        assert isinstance(entry.get("license"), str) and entry["license"], entry.get("id")
+
+
+def test_printed_variables_survive_the_shell_the_makefile_hands_them_to(capsys, monkeypatch):
+    bake_env = load_ci_module("bake_env")
+    for name in bake_env.bake_variables():
+        monkeypatch.delenv(name, raising=False)
+    bake_env.main()
+    printed = capsys.readouterr().out.split()
+    echoed = subprocess.run(["env", "-i", "sh", "-c", f"env {' '.join(printed)} env"], capture_output=True,
+                            text=True, check=True).stdout
+    assert f"SDXL_EXTRA_MODELS={bake_env.bake_variables()['SDXL_EXTRA_MODELS']}" in echoed.splitlines()
 
 
 def test_make_build_hands_model_toml_to_bake():
@@ -127,16 +183,55 @@ def _buildx() -> dict[str, str] | None:
     return None
 
 
-@pytest.mark.skipif(_buildx() is None, reason="no buildx here; .ci/images.sh installs it and runs the real bake")
-def test_buildx_resolves_every_target_with_model_args_and_local_contexts():
-    env = {**_buildx(), "LLM_HF_MODEL_DIR": "/tmp/tiny-llama", "REGISTRY": "r.example/team", "TAG": "t1"}
+@pytest.fixture(scope="module")
+def printed() -> dict:
+    """`docker buildx bake --print` of every image, as CI builds them (overlay, tiny-model folders)."""
+    if _buildx() is None:
+        pytest.skip("no buildx here; .ci/images.sh installs it and runs the real bake")
+    env = {**_buildx(), "SDXL_MODEL_DIR": "/tmp/tiny-sdxl", "SDXL_EXTRAS_DIR": "/tmp/tiny-sdxl-extras",
+           "LLM_HF_MODEL_DIR": "/tmp/tiny-llama", "REGISTRY": "r.example/team", "TAG": "t1", "VCS_REF": "abc123"}
     env |= load_ci_module("bake_env").bake_variables()
-    printed = subprocess.run(["docker", "buildx", "bake", "--print", "-f", "docker-bake.hcl", "-f", ".ci/bake-ci.hcl"],
-                             cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
-    targets = json.loads(printed)["target"]
-    assert sorted(targets) == WORKERS
-    assert targets["llm-hf"]["contexts"] == {"model": "/tmp/tiny-llama"}
-    assert targets["llm-hf"]["args"]["MODEL_ID"] == env["LLM_HF_MODEL_ID"]
+    out = subprocess.run(["docker", "buildx", "bake", "--print", "-f", "docker-bake.hcl", "-f", ".ci/bake-ci.hcl"],
+                         cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def test_buildx_resolves_an_image_a_base_and_for_model_workers_a_weights_target_each(printed):
+    targets = printed["target"]
+    assert sorted(printed["group"]["worker"]["targets"]) == WORKERS
+    linked = [*(f"{w}-base" for w in WORKERS), *(f"{w}-weights" for w in MODEL_WORKERS)]
+    assert sorted(targets) == sorted([*WORKERS, *linked])
+    for worker in WORKERS:
+        expected = {"base": f"target:{worker}-base"} | ({"weights": f"target:{worker}-weights"}
+                                                         if worker in MODEL_WORKERS else {})
+        assert targets[worker]["contexts"] == expected
+        assert targets[worker]["args"]["WORKER"] == worker
+        assert targets[f"{worker}-base"]["args"]["BASE_IMAGE"].startswith("ci-local/")
     assert targets["sdxl"]["tags"] == ["r.example/team/sdxl:t1"]
     assert all(t["network"] == "host" and t["platforms"] == ["linux/amd64"] for t in targets.values())
-    assert all(t["secret"] == [{"id": "hf_token", "env": "HF_TOKEN"}] for t in targets.values())
+
+
+def test_buildx_gives_the_weights_target_the_models_and_only_it_the_secret(printed):
+    targets, variables = printed["target"], load_ci_module("bake_env").bake_variables()
+    weights = targets["sdxl-weights"]
+    assert weights["contexts"] == {"model": "/tmp/tiny-sdxl", "extras": "/tmp/tiny-sdxl-extras"}
+    assert weights["args"]["MODEL_ID"] == variables["SDXL_MODEL_ID"]
+    assert json.loads(weights["args"]["EXTRA_MODELS"]) == json.loads(variables["SDXL_EXTRA_MODELS"])
+    assert targets["llm-hf-weights"]["contexts"] == {"model": "/tmp/tiny-llama"}
+    assert "contexts" not in targets["llm-vllm-weights"]
+    assert [name for name, t in targets.items() if t.get("secret")] == [f"{w}-weights" for w in MODEL_WORKERS]
+    assert all(t["secret"] == [{"id": "hf_token", "env": "HF_TOKEN"}] for name, t in targets.items() if t.get("secret"))
+
+
+def test_buildx_labels_each_image_with_its_source_and_each_baked_model_with_its_licence(printed):
+    labels = printed["target"]["sdxl"]["labels"]
+    model = tomllib.loads((REPO / "workers" / "sdxl" / "model.toml").read_text())
+    assert labels["org.opencontainers.image.revision"] == "abc123"
+    assert labels["org.opencontainers.image.title"] == "sdxl"
+    assert (labels["workers.model.id"], labels["workers.model.license"]) == (model["id"], model["license"])
+    for table in ("vae", "refiner"):
+        assert labels[f"workers.{table}.id"] == model[table]["id"]
+        assert labels[f"workers.{table}.revision"] == model[table]["revision"]
+        assert labels[f"workers.{table}.license"] == model[table]["license"]
+    assert printed["target"]["llm-hf"]["labels"]["workers.model.license"] == "llama3.2"
+    assert not [k for k in printed["target"]["progress-demo"]["labels"] if k.startswith("workers.")]

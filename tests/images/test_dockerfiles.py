@@ -1,4 +1,5 @@
-"""Each worker's Dockerfile: overridable base, weights stage, secret-only token, exec-form CMD, labels, lint."""
+"""The Dockerfiles: each worker's own base (overridable base image, exec-form CMD, its baked folders' env),
+the layers every worker shares, the one weights stage (secret-only token, --link), lint."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ from tests.images.conftest import REPO, WORKERS, Instruction, parse_dockerfile
 #: Build args or env vars named like a credential: a value given that way stays in the image's history.
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|ACCESS_KEY", re.IGNORECASE)
 HEX_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+SHARED_LAYERS = REPO / "shared" / "worker.Dockerfile"
+WEIGHTS_STAGE = REPO / "shared" / "weights.Dockerfile"
+ALL_DOCKERFILES = [*(f"workers/{w}/Dockerfile" for w in WORKERS), "shared/worker.Dockerfile",
+                   "shared/weights.Dockerfile"]
 
 
 def dockerfile(worker: str) -> list[Instruction]:
@@ -59,9 +66,9 @@ def test_base_image_is_an_overridable_arg_with_a_real_default(worker):
     assert final(instructions)[0].args == "${BASE_IMAGE}"
 
 
-@pytest.mark.parametrize("worker", WORKERS)
-def test_no_syntax_directive_that_would_pull_a_frontend(worker):
-    assert not re.search(r"^#\s*syntax\s*=", (REPO / "workers" / worker / "Dockerfile").read_text(), re.MULTILINE)
+@pytest.mark.parametrize("path", ALL_DOCKERFILES)
+def test_no_syntax_directive_that_would_pull_a_frontend(path):
+    assert not re.search(r"^#\s*syntax\s*=", (REPO / path).read_text(), re.MULTILINE)
 
 
 @pytest.mark.parametrize("worker", WORKERS)
@@ -72,49 +79,67 @@ def test_cmd_is_exec_form_python_module_of_the_worker_package(worker):
     assert (REPO / "workers" / worker / package / "__main__.py").is_file()
 
 
-@pytest.mark.parametrize("worker", WORKERS)
-def test_no_arg_or_env_is_named_like_a_credential(worker):
-    for instruction in dockerfile(worker):
+@pytest.mark.parametrize("path", ALL_DOCKERFILES)
+def test_no_arg_or_env_is_named_like_a_credential(path):
+    for instruction in parse_dockerfile(REPO / path):
         if instruction.keyword in ("ARG", "ENV"):
             names = re.findall(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)(?==|\s|$)", instruction.args)
             assert not [n for n in names if SECRET_NAME.search(n)], instruction
 
 
-@pytest.mark.parametrize("worker", WORKERS)
-def test_pip_leaves_no_cache_in_a_layer(worker):
-    for instruction in dockerfile(worker):
+@pytest.mark.parametrize("path", ALL_DOCKERFILES)
+def test_pip_leaves_no_cache_in_a_layer(path):
+    for instruction in parse_dockerfile(REPO / path):
         if instruction.keyword == "RUN" and "pip install" in instruction.args:
             assert ("--mount=type=cache,target=/root/.cache/pip" in instruction.args
                     or "--no-cache-dir" in instruction.args), instruction
 
 
 @pytest.mark.parametrize("worker", WORKERS)
-def test_labels_name_source_revision_and_model(worker):
+def test_base_labels_its_base_image_the_bake_file_labels_the_rest(worker):
     labels = " ".join(i.args for i in final(dockerfile(worker)) if i.keyword == "LABEL")
-    assert "org.opencontainers.image.source=" in labels
-    assert "org.opencontainers.image.revision=" in labels
-    assert ("workers.model.id=" in labels) == bakes_weights(worker)
+    assert labels == 'org.opencontainers.image.base.name="${BASE_IMAGE}"'
+
+
+def test_the_weights_stage_bakes_every_model_once_with_the_token_as_a_secret_mount_only():
+    instructions = parse_dockerfile(WEIGHTS_STAGE)
+    froms = [i.args for i in instructions if i.keyword == "FROM"]
+    assert froms[:2] == ["scratch AS model", "scratch AS extras"], "the local-folder build contexts need these"
+    assert froms[-1] == "scratch", "the output holds the baked folders only"
+    bake_step = next(i for i in instructions if i.keyword == "RUN" and "weights.py" in i.args)
+    assert "--mount=type=secret,id=hf_token,required=false" in bake_step.args
+    assert "--mount=type=bind,from=model,target=/src/model" in bake_step.args
+    assert "--mount=type=bind,from=extras,target=/src/extras" in bake_step.args
+    for arg in ("${MODEL_ID}", "${MODEL_REVISION}", "${MODEL_VARIANT}", '"${EXTRA_MODELS}"', "--out /weights",
+                "--local /src/model --local-extras /src/extras"):
+        assert arg in bake_step.args
+    assert [i.args for i in final(instructions)] == ["scratch", "--from=bake /weights /"]
+
+
+def test_the_shared_layers_copy_the_weights_with_link_after_the_dependencies_and_go_offline():
+    instructions = parse_dockerfile(SHARED_LAYERS)
+    last = final(instructions)
+    assert last[0].args == "base"
+    copies = [i for i in last if i.keyword == "COPY" and "--from=weights" in i.args]
+    assert [i.args for i in copies] == ["--link --from=weights / /"]
+    order = [i.keyword for i in last]
+    pip = next(n for n, i in enumerate(last) if i.keyword == "RUN" and "pip install" in i.args)
+    assert pip < last.index(copies[0]) < order.index("WORKDIR")
+    env = " ".join(i.args for i in last if i.keyword == "ENV")
+    assert "HF_HUB_OFFLINE=1" in env and "TRANSFORMERS_OFFLINE=1" in env
 
 
 @pytest.mark.parametrize("worker", [w for w in WORKERS if bakes_weights(w)])
-def test_weights_come_from_their_own_stage_once_into_model_path(worker):
-    instructions = dockerfile(worker)
-    froms = [i.args for i in instructions if i.keyword == "FROM"]
-    assert "scratch AS model" in froms, "the local-folder build context `model` needs this stage"
-    bake_step = next(i for i in instructions if i.keyword == "RUN" and "weights.py" in i.args)
-    assert "--mount=type=secret,id=hf_token" in bake_step.args
-    assert "--mount=type=bind,from=model," in bake_step.args
-    for arg in ("${MODEL_ID}", "${MODEL_REVISION}", "${MODEL_VARIANT}", "--out /model"):
-        assert arg in bake_step.args
-    last = final(instructions)
-    copies = [i.args for i in last if i.keyword == "COPY" and i.args.split()[-1] == "/model"]
-    assert copies == ["--link --from=weights /model /model"]
-    env = " ".join(i.args for i in last if i.keyword == "ENV")
-    assert "MODEL_PATH=/model" in env and "HF_HUB_OFFLINE=1" in env
+def test_every_baked_model_folder_is_where_its_env_variable_points(worker):
+    model = tomllib.loads((REPO / "workers" / worker / "model.toml").read_text())
+    env = " ".join(i.args for i in final(dockerfile(worker)) if i.keyword == "ENV")
+    assert "MODEL_PATH=/model" in env.split()
+    for table, extra in model.items():
+        if isinstance(extra, dict):
+            assert f"{extra['env']}=/{table}" in env.split(), (table, env)
 
 
-@pytest.mark.parametrize("path", [f"workers/{w}/Dockerfile" for w in WORKERS]
-                         + [".ci/standin/Dockerfile", ".ci/secret-probe/Dockerfile"])
+@pytest.mark.parametrize("path", [*ALL_DOCKERFILES, ".ci/standin/Dockerfile", ".ci/secret-probe/Dockerfile"])
 def test_dockerfile_is_hadolint_clean(path):
     hadolint = shutil.which("hadolint") or str(REPO / ".venv" / "bin" / "hadolint")
     result = subprocess.run([hadolint, "--format", "json", str(REPO / path)], capture_output=True, text=True)
@@ -139,8 +164,8 @@ def test_shared_installs_every_subpackage_as_the_images_install_it(tmp_path):
     assert {p for p in packages if not (target / "shared" / p / "__init__.py").exists()} == set()
 
 
-@pytest.mark.parametrize("worker", ["llm-hf", "llm-vllm"])
-def test_llm_images_carry_model_toml_beside_the_package_for_the_served_name(worker):
-    last = final(dockerfile(worker))
-    copies = [i.args for i in last if i.keyword == "COPY"]
-    assert f"workers/{worker}/model.toml /app/model.toml" in copies
+def test_images_carry_the_worker_folder_so_llm_workers_read_the_served_name_from_model_toml():
+    copies = [i.args for i in final(parse_dockerfile(SHARED_LAYERS)) if i.keyword == "COPY"]
+    assert "workers/${WORKER}/ /app/" in copies
+    for worker in ("llm-hf", "llm-vllm"):
+        assert (REPO / "workers" / worker / "model.toml").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shared import weights
-from shared.weights import WeightsError, bake, main, read_token, select_files, variant_of
+from shared.weights import WeightsError, bake, extra_models, main, read_token, select_files, variant_of
 
 TOKEN = "hf_canary_0123456789abcdef"  # a made-up token; what matters is that it never shows up
 
@@ -26,7 +27,7 @@ def test_variant_of_reads_plain_variant_and_sharded_names():
     assert variant_of("model-00001-of-00002.safetensors") is None
 
 
-def test_llm_repo_keeps_safetensors_shards_configs_and_tokenizer_only():
+def test_llm_repo_keeps_safetensors_shards_configs_tokenizer_and_model_card_only():
     names = [
         ".gitattributes", "README.md", "config.json", "generation_config.json", "tokenizer.json",
         "tokenizer_config.json", "tokenizer.model", "chat_template.jinja", "special_tokens_map.json",
@@ -37,13 +38,13 @@ def test_llm_repo_keeps_safetensors_shards_configs_and_tokenizer_only():
     index = {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
     selected = select_files(names, _reader({"model.safetensors.index.json": index}))
     assert selected == sorted([
-        "chat_template.jinja", "config.json", "generation_config.json", "model-00001-of-00002.safetensors",
+        "README.md", "chat_template.jinja", "config.json", "generation_config.json", "model-00001-of-00002.safetensors",
         "model-00002-of-00002.safetensors", "model.safetensors.index.json", "original/params.json",
         "special_tokens_map.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json",
     ])
 
 
-def test_diffusers_pipeline_keeps_its_components_and_the_requested_variant():
+def test_diffusers_pipeline_keeps_its_components_the_requested_variant_and_its_licence():
     names = [
         "model_index.json", "sd_xl_base_1.0.safetensors", "sd_xl_offset_example-lora_1.0.safetensors",
         "unet/config.json", "unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors",
@@ -51,6 +52,7 @@ def test_diffusers_pipeline_keeps_its_components_and_the_requested_variant():
         "vae_1_0/config.json", "vae_1_0/diffusion_pytorch_model.safetensors",
         "text_encoder/config.json", "text_encoder/model.fp16.safetensors", "text_encoder/model.safetensors",
         "text_encoder/model.onnx", "tokenizer/vocab.json", "tokenizer/merges.txt", "scheduler/scheduler_config.json",
+        "LICENSE.md", "README.md", "01.png",
     ]
     index = {"_class_name": "StableDiffusionXLPipeline", "_diffusers_version": "0.42.1",
              "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
@@ -58,7 +60,7 @@ def test_diffusers_pipeline_keeps_its_components_and_the_requested_variant():
              "scheduler": ["diffusers", "EulerDiscreteScheduler"], "image_encoder": [None, None]}
     selected = select_files(names, _reader({"model_index.json": index}), variant="fp16")
     assert selected == sorted([
-        "model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
+        "LICENSE.md", "README.md", "model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
         "text_encoder/model.fp16.safetensors", "tokenizer/merges.txt", "tokenizer/vocab.json", "unet/config.json",
         "unet/diffusion_pytorch_model.fp16.safetensors", "vae/config.json",
         "vae/diffusion_pytorch_model.fp16.safetensors",
@@ -66,6 +68,21 @@ def test_diffusers_pipeline_keeps_its_components_and_the_requested_variant():
     plain = select_files(names, _reader({"model_index.json": index}))
     assert "unet/diffusion_pytorch_model.safetensors" in plain
     assert not [name for name in plain if variant_of(name)]
+
+
+def test_licence_use_policy_and_notice_files_at_the_top_are_baked_whatever_their_format():
+    names = ["LICENSE", "LICENSE.txt", "USE_POLICY.md", "NOTICE", "README.md", "config.json", "model.safetensors",
+             "docs/README.md", "original/LICENSE", "assets/banner.png"]
+    selected = select_files(names, _reader({}))
+    assert selected == ["LICENSE", "LICENSE.txt", "NOTICE", "README.md", "USE_POLICY.md", "config.json",
+                        "model.safetensors"]
+
+
+def test_single_file_copies_beside_the_loader_weights_are_left_out():
+    # madebyollin/sdxl-vae-fp16-fix: diffusers' file plus the same weights twice as single files.
+    names = ["config.json", "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin",
+             "sdxl_vae.safetensors", "sdxl.vae.safetensors", "README.md"]
+    assert select_files(names, _reader({})) == ["README.md", "config.json", "diffusion_pytorch_model.safetensors"]
 
 
 def test_folder_with_only_variant_weights_needs_the_variant_named():
@@ -135,9 +152,10 @@ class FakeHub:
         hub = self
 
         class Api:
-            def list_repo_files(self, repo_id, *, revision=None, token=None):
+            def list_repo_tree(self, repo_id, *, revision=None, recursive=False, token=None):
+                assert recursive, "a listing of the top folder only would miss every component"
                 hub.tokens.append(token)
-                return list(hub.files)
+                return [hub.entry(name) for name in hub.files]
 
         def hf_hub_download(repo_id, filename, *, revision=None, local_dir=None, token=None):
             hub.tokens.append(token)
@@ -153,6 +171,16 @@ class FakeHub:
         monkeypatch.setattr(huggingface_hub, "HfApi", Api)
         monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
         monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+
+    def entry(self, name: str):
+        """A RepoFile as the Hub's tree API gives it: large files in LFS (sha256), the others by git blob id."""
+        from huggingface_hub.hf_api import RepoFile
+
+        data = self.files[name]
+        lfs = ({"size": len(data), "oid": hashlib.sha256(data).hexdigest(), "pointerSize": 130}
+               if name.endswith(".safetensors") else None)
+        return RepoFile(path=name, size=len(data), oid=hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest(),
+                        lfs=lfs)
 
     def _write(self, root: Path, name: str) -> Path:
         path = root / name
@@ -204,4 +232,82 @@ def test_module_runs_standalone_with_stdlib_and_huggingface_hub_only():
     source = Path(weights.__file__).read_text()
     imports = {line.split()[1].split(".")[0] for line in source.splitlines()
                if line.startswith(("import ", "from ")) and not line.startswith("from __future__")}
-    assert imports <= {"argparse", "json", "logging", "re", "shutil", "sys", "collections", "pathlib"}
+    assert imports <= {"argparse", "hashlib", "json", "logging", "re", "shutil", "sys", "collections", "dataclasses",
+                       "pathlib"}
+
+
+def _sdxl_extras(root: Path) -> Path:
+    """The tiny stand-ins of sdxl's extra models, a folder per model.toml table, as CI lays them out."""
+    from devkit.fixtures.sdxl import EXTRA_BUILDERS
+
+    for name, build in EXTRA_BUILDERS.items():
+        build(root / name)
+    return root
+
+
+SDXL_EXTRAS = json.dumps({"vae": {"id": "org/vae", "revision": "1" * 40},
+                          "refiner": {"id": "org/refiner", "revision": "2" * 40, "variant": "fp16",
+                                      "from_base": ["vae"], "from_base_if_same": ["text_encoder_2", "tokenizer_2"]}})
+
+
+def test_cli_bakes_every_model_of_model_toml_into_a_folder_each_loadable_by_the_worker(tiny_sdxl_dir, tmp_path):
+    from diffusers import AutoencoderKL
+
+    from sdxl import pipeline
+
+    extras = _sdxl_extras(tmp_path / "extras")
+    out = tmp_path / "weights"
+    assert main(["--id", "org/sdxl", "--revision", "0" * 40, "--variant", "fp16", "--extras", SDXL_EXTRAS,
+                 "--local", str(tiny_sdxl_dir), "--local-extras", str(extras), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["model", "refiner", "vae"]
+    assert (out / "model" / "README.md").is_file() and (out / "vae" / "README.md").is_file()
+    assert sorted(p.name for p in (out / "refiner").iterdir()) == ["README.md", "model_index.json", "scheduler", "unet"]
+    assert AutoencoderKL.from_pretrained(out / "vae").config.force_upcast is False
+    loaded = pipeline.load(out / "model", vae_path=out / "vae", refiner_path=out / "refiner")
+    assert loaded.refiner.vae is loaded.text2img.vae
+    assert loaded.refiner.text_encoder_2 is loaded.text2img.text_encoder_2
+
+
+def test_refiner_components_are_baked_only_where_they_differ_from_the_base(tiny_sdxl_dir, tmp_path):
+    extras = _sdxl_extras(tmp_path / "extras")
+    # As on the Hub: the refiner repo stores its own copies of the shared components.
+    for component in ("text_encoder_2", "tokenizer_2", "vae"):
+        shutil.copytree(tiny_sdxl_dir / component, extras / "refiner" / component)
+    weights_file = next((extras / "refiner" / "text_encoder_2").glob("*.safetensors"))
+    weights_file.write_bytes(weights_file.read_bytes()[:-1] + b"\x01")  # one byte off: another encoder
+    baked = weights.bake_all([weights.Model("model", "org/sdxl", "0" * 40, "fp16"),
+                              *extra_models(SDXL_EXTRAS)], tmp_path / "weights", local=tiny_sdxl_dir,
+                             local_extras=extras)
+    folders = {Path(name).parts[0] for name in baked["refiner"]}
+    assert "text_encoder_2" in folders, "a different encoder must be baked"
+    assert "tokenizer_2" not in folders, "the same tokenizer as the base's must not be stored twice"
+    assert "vae" not in folders, "from_base: the worker always loads the base's VAE"
+    from sdxl import pipeline
+
+    loaded = pipeline.load(tmp_path / "weights" / "model", refiner_path=tmp_path / "weights" / "refiner")
+    assert loaded.refiner.text_encoder_2 is not loaded.text2img.text_encoder_2, "its own encoder, as baked"
+    assert loaded.refiner.tokenizer_2 is loaded.text2img.tokenizer_2 and loaded.refiner.vae is loaded.text2img.vae
+
+
+def test_hub_refiner_sharing_the_base_encoder_is_compared_without_downloading_it(monkeypatch, tmp_path):
+    encoder = b"\0" * 64
+    base = FakeHub({"model_index.json": json.dumps({"text_encoder_2": ["t", "C"], "unet": ["d", "U"]}).encode(),
+                    "text_encoder_2/config.json": b'{"a": 1}', "text_encoder_2/model.safetensors": encoder,
+                    "unet/config.json": b"{}", "unet/diffusion_pytorch_model.safetensors": b"\1" * 8})
+    base.install(monkeypatch)
+    bake("org/base", "a" * 40, tmp_path / "model")
+    refiner = FakeHub({**base.files, "unet/diffusion_pytorch_model.safetensors": b"\2" * 8})
+    refiner.install(monkeypatch)
+    selected = bake("org/refiner", "b" * 40, tmp_path / "refiner", base=tmp_path / "model",
+                    from_base_if_same=["text_encoder_2", "unet"])
+    assert selected == ["model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors"]
+    assert not (tmp_path / "refiner" / "text_encoder_2").exists()
+
+
+def test_extra_model_names_are_folder_names_and_not_the_main_one():
+    assert [m.name for m in extra_models('{"vae": {"id": "a/b", "revision": "c"}}')] == ["vae"]
+    for bad in ('{"model": {}}', '{"../x": {}}', '{"Vae": {}}'):
+        with pytest.raises(WeightsError, match="extra model name"):
+            extra_models(bad)
+    with pytest.raises(WeightsError, match="not JSON"):
+        extra_models("{vae")

@@ -181,16 +181,25 @@ def _load(model_path: Path, *, vae_path: Path | None, refiner_path: Path | None)
     _place(text2img, device)
     refiner = None
     if refiner_path is not None:
-        # The refiner's second text encoder and VAE are the base's: share them instead of loading copies.
         refiner = StableDiffusionXLImg2ImgPipeline.from_pretrained(
-            refiner_path, text_encoder_2=text2img.text_encoder_2, tokenizer_2=text2img.tokenizer_2,
-            vae=text2img.vae, **{k: v for k, v in options.items() if k != "vae"},
+            refiner_path, **_from_base(text2img, refiner_path), **{k: v for k, v in options.items() if k != "vae"},
             variant=_variant_of(refiner_path / "unet"),
         )
         _place(refiner, device)
     log.info("SDXL loaded on %s (%s) in %.1f s; fp16-fix VAE: %s; refiner: %s", device, dtype,
              time.perf_counter() - started, vae_path is not None, refiner is not None)
     return Pipelines(text2img=text2img, refiner=refiner, device=device, dtype=dtype)
+
+
+def _from_base(base: StableDiffusionXLPipeline, refiner_path: Path) -> dict[str, Any]:
+    """The refiner's modules taken from the loaded base instead of loading copies: always its VAE (the
+    fp16-fix one where baked), and its second text encoder and tokenizer unless the refiner folder has its
+    own (the image bakes them only where they differ from the base's: shared/weights.py)."""
+    shared = {"vae": base.vae}
+    for name in ("text_encoder_2", "tokenizer_2"):
+        if not (refiner_path / name).is_dir():
+            shared[name] = getattr(base, name)
+    return shared
 
 
 def _variant_of(folder: Path) -> str | None:
