@@ -87,7 +87,7 @@ def measure(worker: str) -> dict[str, Any]:
     # MODEL_PATH, PYTHONPATH).
     env = through_endpoint.worker_env(worker)
     floor = probe(["floor", env["MODEL_PATH"]], env)
-    start = probe(["worker", worker.replace("-", "_"), json.dumps(FIRST_JOBS[worker])], env)
+    start = probe(["worker", "worker_" + worker.replace("-", "_"), json.dumps(FIRST_JOBS[worker])], env)
     return {"worker": start, "floor": floor}
 
 

@@ -19,7 +19,7 @@ QUIET = {"RUNPOD_LOG_LEVEL": "WARN", "LOG_LEVEL": "WARNING"}
 
 def unavailable(worker: str) -> str | None:
     """Why ``worker`` cannot be benchmarked in this tree (its package or the local endpoint is missing)."""
-    package = worker.replace("-", "_")
+    package = "worker_" + worker.replace("-", "_")
     if not (REPO / "workers" / worker / package / "__main__.py").is_file():
         return f"workers/{worker} is not in the tree yet"
     if not (REPO / "workers" / worker / "endpoint.toml").is_file():

@@ -41,7 +41,7 @@ class WorkerSpec:
             env["MODEL_PATH"] = str(model_path)
         return cls(
             name=name,
-            module=name.replace("-", "_"),
+            module="worker_" + name.replace("-", "_"),
             pythonpath=(endpoint_config.WORKERS_DIR / name,),
             scaling=config.effective_scaling(),
             env=env,

@@ -73,7 +73,7 @@ def test_no_syntax_directive_that_would_pull_a_frontend(path):
 
 @pytest.mark.parametrize("worker", WORKERS)
 def test_cmd_is_exec_form_python_module_of_the_worker_package(worker):
-    package = worker.replace("-", "_")
+    package = "worker_" + worker.replace("-", "_")
     cmds = [i for i in dockerfile(worker) if i.keyword == "CMD"]
     assert json.loads(cmds[-1].args) == ["python", "-m", package]
     assert (REPO / "workers" / worker / package / "__main__.py").is_file()

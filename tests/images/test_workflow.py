@@ -54,7 +54,7 @@ def test_the_token_is_only_ever_the_bake_secrets_environment(workflow):
 
 
 def test_a_worker_folder_change_builds_that_worker_only(changed):
-    assert changed.changed_workers(["workers/sdxl/sdxl/worker.py", "README.md"], WORKERS) == ["sdxl"]
+    assert changed.changed_workers(["workers/sdxl/worker_sdxl/worker.py", "README.md"], WORKERS) == ["sdxl"]
     assert changed.changed_workers(["workers/llm-hf/model.toml", "workers/llm-vllm/Dockerfile"], WORKERS) == [
         "llm-hf", "llm-vllm"]
     assert changed.changed_workers(["docs/deploy.md", "tests/images/test_bake.py"], WORKERS) == []
