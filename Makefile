@@ -62,7 +62,8 @@ deploy-status: setup ## State of each RunPod endpoint: workers by state, unhealt
 undeploy: setup ## Delete RunPod endpoints (WORKER=name, else all); asks first unless YES=1
 	$(PY) -m devkit.deploy undeploy $(DEPLOY_WORKERS) $(if $(filter $(TRUE_VALUES),$(YES)),--yes)
 
-# Images (docs/images.md): docker buildx bake over docker-bake.hcl, models read from workers/*/model.toml.
+# Images (docs/images.md): docker buildx bake over docker-bake.hcl; the workers (workers/*/worker.toml) and
+# their models (workers/*/model.toml) are read by .ci/bake_env.py.
 # REGISTRY, TAG and the bake variables can be set in the environment or on the command line;
 # BAKE_FILES/BAKE_FLAGS add bake files and flags (CI: stand-in bases, host network).
 VCS_REF ?= $(shell git rev-parse HEAD 2>/dev/null)

@@ -12,7 +12,7 @@ REGISTRY=127.0.0.1:5000/workers
 TAG=ci
 PY=.venv/bin/python
 LOGS=$CI_DOCKER_DIR/logs
-mapfile -t WORKERS < <(for f in workers/*/Dockerfile; do basename "$(dirname "$f")"; done)
+mapfile -t WORKERS < <(for f in workers/*/worker.toml; do basename "$(dirname "$f")"; done)
 MAKE_IMAGES=(BAKE_FILES="-f docker-bake.hcl -f .ci/bake-ci.hcl" BAKE_FLAGS="--allow=network.host --progress=plain"
     REGISTRY=$REGISTRY TAG=$TAG)
 
