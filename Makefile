@@ -36,6 +36,12 @@ lint: setup ## Lint with ruff, and check that generated docs are current
 docs: setup ## Regenerate the generated tables: worker input tables, the README's error table
 	$(PY) -m devkit.docs write
 
+# README.md, "Adding a worker". Standard library only: no setup needed.
+.PHONY: new-worker
+new-worker: ## New worker from a template: make new-worker NAME=<name> [FROM=progress-demo|llm-hf|sdxl]
+	@test -n "$(NAME)" || { echo "usage: make new-worker NAME=<name> [FROM=progress-demo|llm-hf|sdxl]" >&2; exit 2; }
+	$(PYTHON) -m devkit.scaffold $(NAME) $(if $(FROM),--from $(FROM))
+
 # Local RunPod endpoint (docs/local-endpoint.md): real worker processes on the tiny models; Ctrl-C stops it.
 .PHONY: dev
 dev: setup ## Local RunPod endpoint on tiny models, all workers or WORKER=name (PORT=8000); prints a curl line
