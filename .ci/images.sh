@@ -41,6 +41,12 @@ bash .ci/docker-engine.sh start
 eval "$(bash .ci/docker-engine.sh env)"
 done_phase engine
 
+phase "bake --print: every image, and workers made by make new-worker from each template"
+# `make test` ran before buildx was installed: these need it, and here they may not skip.
+CI_REQUIRE_BUILDX=1 $PY -m pytest -q -p no:cacheprovider tests/images/test_bake.py tests/devkit/test_scaffold.py \
+    -k "buildx or bake" 2>&1 | tail -n 5 | sed 's/^/  /'
+done_phase "bake --print"
+
 phase "stand-in CPU bases"
 bash .ci/standin-bases.sh
 done_phase "stand-in bases"
