@@ -1,4 +1,5 @@
-# Every worker image: `make build-all` (every workers/*/worker.toml), `make build WORKER=<name>`, `make push`. See docs/images.md.
+# Every worker image: `make build-all` (every workers/*/worker.toml), `make build WORKER=<name>`,
+# `make push`. See docs/images.md.
 # The Makefile fills WORKERS and MODELS from the worker folders (.ci/bake_env.py): model.toml is the one
 # place a model is named; <WORKER>_MODEL_REVISION and the like in the environment win (another revision).
 #
@@ -19,7 +20,7 @@ variable "CACHE" { default = "" }
 # (each workers/*/ with a worker.toml), and each model worker's models from its model.toml: main model
 # (id, revision, variant, licence), extra models (its tables) and optional local folders used instead of
 # the Hub (offline builds, CI: named contexts `model` and `extras`). `docker buildx bake` called
-# directly needs them set: `env $(python3 .ci/bake_env.py) docker buildx bake ...`.
+# directly needs them set as make sets them (`make -n build WORKER=<name>` prints the command).
 variable "WORKERS" { default = "[]" }
 variable "MODELS" { default = "{}" }
 
