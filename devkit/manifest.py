@@ -32,9 +32,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 WORKERS_DIR = REPO / "workers"
 FILE = "worker.toml"
-#: A package name that no library on PyPI takes: ``worker_`` and the folder name, ``-`` as ``_``.
+#: Worker packages are ``worker_`` + the folder name (``-`` as ``_``): a worker named after a library
+#: (``whisper``) cannot shadow it on sys.path.
 PACKAGE_PREFIX = "worker_"
-_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+#: A worker (folder) name: also its endpoint id and image name.
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _KEYS = {"worker": {"package", "input", "ci_base"}, "fixture": {"builder", "folder", "env"}, "bench": {"first_job"}}
 
 
@@ -91,7 +93,7 @@ def load(name: str, workers_dir: Path = WORKERS_DIR) -> Manifest:
     missing = {"package", "input", "ci_base"} - set(worker)
     if missing:
         raise ManifestError(f"{path}: [worker] needs {sorted(missing)}")
-    if not _NAME.match(name):
+    if not NAME_PATTERN.match(name):
         raise ManifestError(f"{path}: the folder name {name!r} must be lower case letters, digits and '-'")
     if worker["package"] != package_for(name):
         raise ManifestError(f"{path}: package must be {package_for(name)!r} (worker_ + the folder name), "

@@ -31,7 +31,7 @@ class ScaffoldError(ValueError):
 
 def scaffold(name: str, template: str = "progress-demo", repo: Path = REPO) -> list[Path]:
     """Create the worker; returns the folders written."""
-    if not manifest._NAME.match(name):
+    if not manifest.NAME_PATTERN.match(name):
         raise ScaffoldError(f"{name!r}: a worker name is lower case letters, digits and '-' (e.g. 'whisper')")
     if template not in TEMPLATES:
         raise ScaffoldError(f"--from must be one of {', '.join(TEMPLATES)}, got {template!r}")
@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     package = manifest.package_for(args.name)
     print(*(f"created {path.relative_to(REPO)}/" for path in written), sep="\n")
-    print(f"next: write workers/{args.name}/{package}/, set its model in model.toml and its GPU in endpoint.toml, "
-          f"then `make lint test` (docs/images.md has nothing to add: the folder is the whole declaration)")
+    print(f"next: write workers/{args.name}/{package}/, its model in model.toml, its GPU in endpoint.toml, then "
+          f"`make docs lint test` (README.md, 'Adding a worker')")
     return 0
 
 
