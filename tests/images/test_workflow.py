@@ -61,7 +61,7 @@ def test_a_worker_folder_change_builds_that_worker_only(changed):
 
 
 @pytest.mark.parametrize("path", ["shared/shared/errors.py", "docker-bake.hcl", ".dockerignore",
-                                  ".github/workflows/images.yml"])
+                                  ".github/workflows/images.yml", ".ci/bake_env.py", "devkit/manifest.py"])
 def test_a_change_to_what_every_image_shares_builds_all(changed, path):
     assert changed.changed_workers([path], WORKERS) == WORKERS
 
