@@ -36,6 +36,12 @@ lint: setup ## Lint with ruff, and check that generated docs are current
 docs: setup ## Regenerate the generated tables: worker input tables, the README's error table
 	$(PY) -m devkit.docs write
 
+# README.md, "Adding a worker". Standard library only: no setup needed.
+.PHONY: new-worker
+new-worker: ## New worker from a template: make new-worker NAME=<name> [FROM=progress-demo|llm-hf|sdxl]
+	@test -n "$(NAME)" || { echo "usage: make new-worker NAME=<name> [FROM=progress-demo|llm-hf|sdxl]" >&2; exit 2; }
+	$(PYTHON) -m devkit.scaffold $(NAME) $(if $(FROM),--from $(FROM))
+
 # Local RunPod endpoint (docs/local-endpoint.md): real worker processes on the tiny models; Ctrl-C stops it.
 .PHONY: dev
 dev: setup ## Local RunPod endpoint on tiny models, all workers or WORKER=name (PORT=8000); prints a curl line
@@ -62,7 +68,8 @@ deploy-status: setup ## State of each RunPod endpoint: workers by state, unhealt
 undeploy: setup ## Delete RunPod endpoints (WORKER=name, else all); asks first unless YES=1
 	$(PY) -m devkit.deploy undeploy $(DEPLOY_WORKERS) $(if $(filter $(TRUE_VALUES),$(YES)),--yes)
 
-# Images (docs/images.md): docker buildx bake over docker-bake.hcl, models read from workers/*/model.toml.
+# Images (docs/images.md): docker buildx bake over docker-bake.hcl; the workers (workers/*/worker.toml) and
+# their models (workers/*/model.toml) are read by .ci/bake_env.py.
 # REGISTRY, TAG and the bake variables can be set in the environment or on the command line;
 # BAKE_FILES/BAKE_FLAGS add bake files and flags (CI: stand-in bases, host network).
 VCS_REF ?= $(shell git rev-parse HEAD 2>/dev/null)

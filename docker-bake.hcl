@@ -1,6 +1,7 @@
-# Every worker image: `make build-all` (all four), `make build WORKER=<name>`, `make push`. See docs/images.md.
-# The Makefile fills the model variables from workers/<name>/model.toml, the one place a model is named
-# (.ci/bake_env.py); a variable already set in the environment wins (to try another model or revision).
+# Every worker image: `make build-all` (every workers/*/worker.toml), `make build WORKER=<name>`,
+# `make push`. See docs/images.md.
+# The Makefile fills WORKERS and MODELS from the worker folders (.ci/bake_env.py): model.toml is the one
+# place a model is named; <WORKER>_MODEL_REVISION and the like in the environment win (another revision).
 #
 # Each image is three targets: "<name>-base" (workers/<name>/Dockerfile: the worker's own base, start
 # command and settings), "<name>-weights" for a worker with a model.toml (shared/weights.Dockerfile:
@@ -15,49 +16,18 @@ variable "SOURCE_URL" { default = "" }
 # Build cache shared between CI runs, one scope per target: "" (none), "gha" or "registry".
 variable "CACHE" { default = "" }
 
-# Per model worker, from its model.toml: the main model (id, revision, optional variant, licence) and
-# its extra models (JSON of model.toml's tables); and optional local folders used instead of the Hub
-# (offline builds, CI): the main model's, and one holding a folder per extra model named after its table.
-variable "LLM_HF_MODEL_ID" { default = "" }
-variable "LLM_HF_MODEL_REVISION" { default = "" }
-variable "LLM_HF_MODEL_VARIANT" { default = "" }
-variable "LLM_HF_MODEL_LICENSE" { default = "" }
-variable "LLM_HF_EXTRA_MODELS" { default = "{}" }
-variable "LLM_HF_MODEL_DIR" { default = "" }
-variable "LLM_HF_EXTRAS_DIR" { default = "" }
-variable "LLM_VLLM_MODEL_ID" { default = "" }
-variable "LLM_VLLM_MODEL_REVISION" { default = "" }
-variable "LLM_VLLM_MODEL_VARIANT" { default = "" }
-variable "LLM_VLLM_MODEL_LICENSE" { default = "" }
-variable "LLM_VLLM_EXTRA_MODELS" { default = "{}" }
-variable "LLM_VLLM_MODEL_DIR" { default = "" }
-variable "LLM_VLLM_EXTRAS_DIR" { default = "" }
-variable "SDXL_MODEL_ID" { default = "" }
-variable "SDXL_MODEL_REVISION" { default = "" }
-variable "SDXL_MODEL_VARIANT" { default = "" }
-variable "SDXL_MODEL_LICENSE" { default = "" }
-variable "SDXL_EXTRA_MODELS" { default = "{}" }
-variable "SDXL_MODEL_DIR" { default = "" }
-variable "SDXL_EXTRAS_DIR" { default = "" }
-
-function "model" {
-  params = [id, revision, variant, license, extras, dir, extras_dir]
-  result = { id = id, revision = revision, variant = variant, license = license,
-    extras = jsondecode(extras == "" ? "{}" : extras),
-  contexts = merge(dir == "" ? {} : { model = dir }, extras_dir == "" ? {} : { extras = extras_dir }) }
-}
+# Derived from the worker folders by the Makefile (.ci/bake_env.py), never listed here: every worker
+# (each workers/*/ with a worker.toml), and each model worker's models from its model.toml: main model
+# (id, revision, variant, licence), extra models (its tables) and optional local folders used instead of
+# the Hub (offline builds, CI: named contexts `model` and `extras`). `docker buildx bake` called
+# directly needs them set as make sets them (`make -n build WORKER=<name>` prints the command).
+variable "WORKERS" { default = "[]" }
+variable "MODELS" { default = "{}" }
 
 # Worker name -> its models. A worker that is not here bakes no weights.
 function "models" {
   params = []
-  result = {
-    "llm-hf" = model(LLM_HF_MODEL_ID, LLM_HF_MODEL_REVISION, LLM_HF_MODEL_VARIANT, LLM_HF_MODEL_LICENSE,
-    LLM_HF_EXTRA_MODELS, LLM_HF_MODEL_DIR, LLM_HF_EXTRAS_DIR)
-    "llm-vllm" = model(LLM_VLLM_MODEL_ID, LLM_VLLM_MODEL_REVISION, LLM_VLLM_MODEL_VARIANT, LLM_VLLM_MODEL_LICENSE,
-    LLM_VLLM_EXTRA_MODELS, LLM_VLLM_MODEL_DIR, LLM_VLLM_EXTRAS_DIR)
-    "sdxl" = model(SDXL_MODEL_ID, SDXL_MODEL_REVISION, SDXL_MODEL_VARIANT, SDXL_MODEL_LICENSE,
-    SDXL_EXTRA_MODELS, SDXL_MODEL_DIR, SDXL_EXTRAS_DIR)
-  }
+  result = jsondecode(MODELS)
 }
 
 function "tags" {
@@ -108,7 +78,7 @@ target "_common" {
 
 target "worker" {
   name       = w
-  matrix     = { w = ["progress-demo", "llm-hf", "llm-vllm", "sdxl"] }
+  matrix     = { w = jsondecode(WORKERS) }
   inherits   = ["_common"]
   dockerfile = "shared/worker.Dockerfile"
   contexts = merge({ base = "target:${w}-base" },
@@ -122,7 +92,7 @@ target "worker" {
 
 target "base" {
   name       = "${w}-base"
-  matrix     = { w = ["progress-demo", "llm-hf", "llm-vllm", "sdxl"] }
+  matrix     = { w = jsondecode(WORKERS) }
   inherits   = ["_common"]
   dockerfile = "workers/${w}/Dockerfile"
 }

@@ -1,5 +1,6 @@
 """Which worker images a push must rebuild: those whose folder changed; all of them when anything they
-share changed (shared/, the bake file, .dockerignore, the image workflow), on tags and on new branches.
+share changed (shared/, the bake file and what fills it, .dockerignore, the image workflow), on tags and
+on new branches.
 
     python .ci/changed_workers.py BEFORE_SHA AFTER_SHA   ->  workers=["llm-hf","sdxl"]   (GitHub output line)
 
@@ -15,8 +16,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-#: Paths every image is built from: a change to any of them rebuilds all workers.
-SHARED_INPUTS = ("shared/", "docker-bake.hcl", ".dockerignore", ".github/workflows/images.yml")
+#: Paths every image is built from: a change to any of them rebuilds all workers. bake_env.py and
+#: devkit/manifest.py derive the bake variables (WORKERS, MODELS) from the worker folders.
+SHARED_INPUTS = ("shared/", "docker-bake.hcl", ".dockerignore", ".github/workflows/images.yml", ".ci/bake_env.py",
+                 "devkit/manifest.py")
 
 
 def all_workers(repo: Path = REPO) -> list[str]:

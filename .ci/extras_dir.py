@@ -3,14 +3,14 @@
     python .ci/extras_dir.py <worker> <folder>    # prints <folder>; nothing for a worker with no extras
 
 Each table of the worker's model.toml (sdxl: ``[vae]``, ``[refiner]``) gets ``<folder>/<table>``, built
-by the fixture module's ``EXTRA_BUILDERS`` (devkit/fixtures). .ci/images.sh passes the folder to bake
-as ``<WORKER>_EXTRAS_DIR`` (the main model's is ``<WORKER>_MODEL_DIR``, devkit.fixtures.for_worker):
-the weights stage then bakes from them with the selection it applies to the Hub (shared/shared/weights.py).
+by the ``EXTRA_BUILDERS`` of the fixture module its worker.toml names (devkit/fixtures). .ci/images.sh
+passes the folder to bake as ``<WORKER>_EXTRAS_DIR`` (the main model's is ``<WORKER>_MODEL_DIR``,
+devkit.fixtures.for_worker): the weights stage then bakes from them with the selection it applies to the
+Hub (shared/shared/weights.py).
 """
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import sys
 import tomllib
@@ -27,12 +27,12 @@ def lay_out(worker: str, out: Path, workers: Path = WORKERS) -> Path | None:
               if isinstance(value, dict)] if toml.is_file() else []
     if not tables:
         return None
-    module = fixtures.BUILDERS[worker][0]
-    builders = getattr(importlib.import_module(f"devkit.fixtures.{module}"), "EXTRA_BUILDERS", {})
+    module = fixtures.builder(worker)
+    builders = getattr(module, "EXTRA_BUILDERS", {}) if module else {}
     missing = [table for table in tables if table not in builders]
     if missing:
-        raise SystemExit(f"{worker}: model.toml's {missing} have no tiny stand-in (EXTRA_BUILDERS of "
-                         f"devkit/fixtures/{module}.py)")
+        raise SystemExit(f"{worker}: model.toml's {missing} have no tiny stand-in (EXTRA_BUILDERS of the "
+                         f"[fixture] builder in workers/{worker}/worker.toml)")
     shutil.rmtree(out, ignore_errors=True)
     for table in tables:
         builders[table](out / table)

@@ -12,7 +12,7 @@ REGISTRY=127.0.0.1:5000/workers
 TAG=ci
 PY=.venv/bin/python
 LOGS=$CI_DOCKER_DIR/logs
-mapfile -t WORKERS < <(for f in workers/*/Dockerfile; do basename "$(dirname "$f")"; done)
+mapfile -t WORKERS < <(for f in workers/*/worker.toml; do basename "$(dirname "$f")"; done)
 MAKE_IMAGES=(BAKE_FILES="-f docker-bake.hcl -f .ci/bake-ci.hcl" BAKE_FLAGS="--allow=network.host --progress=plain"
     REGISTRY=$REGISTRY TAG=$TAG)
 
@@ -40,6 +40,12 @@ bash .ci/docker-engine.sh install
 bash .ci/docker-engine.sh start
 eval "$(bash .ci/docker-engine.sh env)"
 done_phase engine
+
+phase "bake --print: every image, and workers made by make new-worker from each template"
+# `make test` ran before buildx was installed: these need it, and here they may not skip.
+CI_REQUIRE_BUILDX=1 $PY -m pytest -q -p no:cacheprovider tests/images/test_bake.py tests/devkit/test_scaffold.py \
+    -k "buildx or bake" 2>&1 | tail -n 5 | sed 's/^/  /'
+done_phase "bake --print"
 
 phase "stand-in CPU bases"
 bash .ci/standin-bases.sh

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Every worker's package importable by its name (worker_<name>), as the image's PYTHONPATH=/app makes it:
+# each folder of workers/ that declares itself (worker.toml), so a new worker needs no edit here.
+sys.path[:0] = [str(toml.parent) for toml in sorted((REPO / "workers").glob("*/worker.toml"))]
 
 # Read by the runpod SDK at import time: skip its fitness probes (a TCP connect to a public DNS
 # server, GPU checks) that cannot pass on a machine with no internet and no GPU.

@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from devkit import manifest
 from devkit.bench import through_endpoint
 from devkit.bench.cold_start_probe import MARK, RESULT
 from devkit.bench.results import BenchResult, Figure, Target
@@ -23,12 +24,6 @@ from devkit.bench.through_endpoint import REPO
 #: The issue's bar: process start to first job done, at most this multiple of the floor.
 TARGET_OVER_FLOOR = 1.5
 
-#: Worker -> a small first job (the real test_input.json may ask for a 1024^2 image or many tokens).
-FIRST_JOBS: dict[str, dict[str, Any]] = {
-    "llm-hf": {"prompt": "Hello", "max_tokens": 8},
-    "llm-vllm": {"prompt": "Hello", "max_tokens": 8},
-    "sdxl": {"prompt": "a lighthouse", "width": 64, "height": 64, "num_inference_steps": 2},
-}
 HEAVIEST = 8
 
 
@@ -87,7 +82,8 @@ def measure(worker: str) -> dict[str, Any]:
     # MODEL_PATH, PYTHONPATH).
     env = through_endpoint.worker_env(worker)
     floor = probe(["floor", env["MODEL_PATH"]], env)
-    start = probe(["worker", worker.replace("-", "_"), json.dumps(FIRST_JOBS[worker])], env)
+    declared = manifest.load(worker)
+    start = probe(["worker", declared.package, json.dumps(declared.first_job)], env)
     return {"worker": start, "floor": floor}
 
 
@@ -96,7 +92,10 @@ def unavailable() -> str | None:
 
 
 def _present(quick: bool = False) -> list[str]:
-    names = [w for w in FIRST_JOBS if through_endpoint.unavailable(w) is None]
+    # A small first job each worker.toml declares under [bench] (the real test_input.json may ask for a
+    # 1024^2 image or many tokens).
+    names = [m.name for m in manifest.all_manifests()
+             if m.first_job is not None and through_endpoint.unavailable(m.name) is None]
     return names[:1] if quick else names
 
 

@@ -257,7 +257,7 @@ def bench_llm(report: Report, model: Path, sizes: Sizes, bandwidth: float | None
     seed1_tps, seed8_tps = seed_llm(report, model, sizes, roofline)
     release_gpu_memory()
 
-    from llm_hf.worker import LlmHf
+    from worker_llm_hf.worker import LlmHf
 
     os.environ["MODEL_PATH"] = str(model)
     worker = LlmHf()
@@ -300,7 +300,7 @@ def bench_sdxl(report: Report, model: Path, sizes: Sizes) -> None:
     report.add(f"sdxl seed, {size}x{size} {steps} steps", seed_s, "s/image")
     release_gpu_memory()
 
-    from sdxl.worker import SdxlWorker
+    from worker_sdxl.worker import SdxlWorker
 
     os.environ["MODEL_PATH"] = str(model)
     # Progress updates are posts by the job loop's SDK (absent here); in-process they go nowhere.

@@ -44,7 +44,7 @@ def in_process_round(size: int, steps: int):
     folder = str(through_endpoint.REPO / "workers" / WORKER)
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    from sdxl.worker import SdxlWorker  # the worker's package, not this module
+    from worker_sdxl.worker import SdxlWorker  # the worker's package, not this module
 
     os.environ["MODEL_PATH"] = str(for_worker(WORKER))
     worker = SdxlWorker(send_progress=lambda job, update: None)

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from devkit import manifest
+
 REPO = Path(__file__).resolve().parents[2]
 
 #: Workers log at WARN during benchmarks so the table stays readable (the same for every variant).
@@ -19,8 +21,7 @@ QUIET = {"RUNPOD_LOG_LEVEL": "WARN", "LOG_LEVEL": "WARNING"}
 
 def unavailable(worker: str) -> str | None:
     """Why ``worker`` cannot be benchmarked in this tree (its package or the local endpoint is missing)."""
-    package = worker.replace("-", "_")
-    if not (REPO / "workers" / worker / package / "__main__.py").is_file():
+    if worker not in manifest.worker_names():
         return f"workers/{worker} is not in the tree yet"
     if not (REPO / "workers" / worker / "endpoint.toml").is_file():
         return f"workers/{worker}/endpoint.toml is not in the tree yet (the local endpoint needs it)"

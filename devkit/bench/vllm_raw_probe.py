@@ -1,7 +1,7 @@
 """Child process of the llm-vllm benchmark: the raw engine, no worker around it.
 
 ``python -m devkit.bench.vllm_raw_probe '<request json>'`` starts ``AsyncLLM`` from the worker's own engine
-settings (llm_vllm.settings: the same model, options and env), says ``ready``, then streams the request once
+settings (worker_llm_vllm.settings: the same model, options and env), says ``ready``, then streams the request once
 per line read on stdin and answers each with the number of tokens it streamed, until stdin closes. Its
 answers are the stdout lines after ``ANSWER``. The parent times the rounds, in turn with the worker's, so
 both see the same load.
@@ -40,7 +40,7 @@ def answer(value: object) -> None:
 async def main(request: dict) -> None:
     from vllm.v1.engine.async_llm import AsyncLLM
 
-    from llm_vllm import settings
+    from worker_llm_vllm import settings
 
     engine = AsyncLLM.from_engine_args(settings.load(Path(os.environ["MODEL_PATH"])).engine_args())
     try:

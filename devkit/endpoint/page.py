@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from devkit import manifest
 from devkit.endpoint_config import WORKERS_DIR
 from shared.validation import json_schema
 
@@ -29,7 +30,7 @@ def input_schema(worker: str) -> dict[str, Any] | None:
     (test fixtures). The one place the page learns a schema: repoint it here if devkit.docs moves."""
     from devkit import docs  # imports the worker's input module: only when a schema is asked for
 
-    if worker not in docs.INPUT_MODELS:
+    if worker not in manifest.worker_names():
         return None
     return json_schema(docs.input_model(worker))
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from devkit import endpoint_config
+from devkit import endpoint_config, manifest
 from devkit.endpoint_config import Scaling
 
 #: The key the endpoint's clients must send (read by ``python -m devkit.endpoint``). It never reaches a
@@ -35,14 +35,15 @@ class WorkerSpec:
         from devkit import fixtures  # builds weights on first use: only when an endpoint is really made
 
         config = endpoint_config.for_worker(name)
+        declared = manifest.load(name)
         env = dict(config.env) | fixtures.cpu_env(name)
         model_path = fixtures.for_worker(name)
         if model_path is not None:
             env["MODEL_PATH"] = str(model_path)
         return cls(
             name=name,
-            module=name.replace("-", "_"),
-            pythonpath=(endpoint_config.WORKERS_DIR / name,),
+            module=declared.package,
+            pythonpath=(declared.folder,),
             scaling=config.effective_scaling(),
             env=env,
         )

@@ -286,7 +286,7 @@ def _bounded_text(text: str, limit: int) -> str:
 def classify(exc: BaseException, engine_error: EngineErrorMapper | None = None) -> WorkerError:
     """Map any exception to the WorkerError a client sees: by type, never by message text.
 
-    The worker's own errors pass through; then its engine's mapper (``engine_error``, e.g. llm_vllm's for
+    The worker's own errors pass through; then its engine's mapper (``engine_error``, e.g. worker_llm_vllm's for
     vLLM's exceptions) has its say; then torch's (shared.torch_errors, which also covers transformers and
     diffusers: they raise torch's types), consulted only if the worker already imported torch, so this
     module stays import-free; a timeout is TIMEOUT; anything else INTERNAL.

@@ -18,7 +18,7 @@ An extra model that is a pipeline sharing parts with the main model (the SDXL re
 them twice: a component folder named in its ``from_base`` is never baked (the worker always loads the
 main model's), and one named in ``from_base_if_same`` is left out where its files are the same bytes as
 the main model's same-named folder (the worker then loads the main model's; see
-workers/sdxl/sdxl/pipeline.py).
+workers/sdxl/worker_sdxl/pipeline.py).
 
 The token is read from a file (a BuildKit secret mount), passed to huggingface_hub as an argument and
 never printed, logged or written. This file runs standalone (stdlib + huggingface_hub): the weights

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 
-from devkit import docs
+from devkit import docs, manifest
 from shared.errors import ERROR_TYPES
 
 
 def test_every_worker_readme_input_table_is_current():
-    stale = [str(path) for path, current, fresh in map(docs.rendered_readme, docs.INPUT_MODELS) if current != fresh]
+    rendered = map(docs.rendered_readme, manifest.worker_names())
+    stale = [str(path) for path, current, fresh in rendered if current != fresh]
     assert not stale, f"run `make docs`: {stale}"
 
 
 def test_every_worker_with_an_endpoint_has_documented_inputs(repo):
     workers = {p.parent.name for p in (repo / "workers").glob("*/endpoint.toml")}
-    assert workers <= set(docs.INPUT_MODELS)
+    assert workers <= set(manifest.worker_names())
 
 
 def test_schema_command_prints_the_json_schema(capsys):

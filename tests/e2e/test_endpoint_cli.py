@@ -68,9 +68,9 @@ def test_the_cli_serves_until_ctrl_c_then_stops_its_workers(repo, tmp_path):
 
 
 def _worker_pids(parent: int) -> list[int]:
-    """The parent's worker children (`python -m progress_demo`); none once an idle worker has stopped."""
+    """The parent's worker children (`python -m worker_progress_demo`); none once an idle worker has stopped."""
     out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(parent)], capture_output=True, text=True).stdout
-    return [int(line.split()[0]) for line in out.splitlines() if "progress_demo" in line]
+    return [int(line.split()[0]) for line in out.splitlines() if "worker_progress_demo" in line]
 
 
 def _alive(pid: int) -> bool:

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.vllm]
 NAME = "llm-vllm"
 #: The served name: model.toml's id, whatever folder the worker loads (here the tiny fixture).
 MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
-#: Over endpoint.toml and the tiny model's CPU settings (devkit.fixtures.CPU_ENV): float32 keeps greedy
+#: Over endpoint.toml and the tiny model's CPU settings (its worker.toml [fixture] env): float32 keeps greedy
 #: decoding batch-invariant, and GPU-only settings are unset (a blank value unsets a setting).
 TEST_ENV = {"DTYPE": "float32", "GPU_MEMORY_UTILIZATION": "", "MAX_CONCURRENCY": "16"}
 

@@ -27,10 +27,17 @@ def load_ci_module(name: str):
 MODEL_WORKERS = [w for w in WORKERS if (REPO / "workers" / w / "model.toml").exists()]
 
 
-def test_default_group_builds_every_worker_on_its_own_base(bake):
+def test_default_group_builds_every_worker_on_its_own_base_from_the_derived_list(bake):
     assert bake["group"]["default"]["targets"] == ["worker"]
-    assert sorted(bake["target"]["worker"]["matrix"]["w"]) == WORKERS
+    assert bake["target"]["worker"]["matrix"]["w"] == "${jsondecode(WORKERS)}"
     assert bake["target"]["base"]["matrix"] == bake["target"]["worker"]["matrix"]
+    assert json.loads(load_ci_module("bake_env").bake_variables()["WORKERS"]) == WORKERS
+
+
+def test_the_bake_files_name_no_worker(bake):
+    for path in ("docker-bake.hcl", ".ci/bake-ci.hcl"):
+        text = (REPO / path).read_text()
+        assert not [w for w in WORKERS if f'"{w}' in text or f"{model_prefix(w)}_" in text], path
 
 
 def test_every_image_is_the_shared_layers_on_the_workers_own_dockerfile(bake):
@@ -61,15 +68,12 @@ def test_tags_are_registry_name_tag(bake):
     assert bake["function"]["tags"]["result"] == ["${REGISTRY}/${name}:${TAG}"]
 
 
-@pytest.mark.parametrize("worker", MODEL_WORKERS)
-def test_model_workers_get_every_model_variable_and_local_folders(bake, worker):
-    prefix = model_prefix(worker)
-    suffixes = ("MODEL_ID", "MODEL_REVISION", "MODEL_VARIANT", "MODEL_LICENSE", "EXTRA_MODELS", "MODEL_DIR",
-                "EXTRAS_DIR")
-    assert bake["function"]["models"]["result"][worker] == f"${{model({', '.join(f'{prefix}_{s}' for s in suffixes)})}}"
-    for suffix in suffixes:
-        assert f"{prefix}_{suffix}" in bake["variable"]
-    assert sorted(bake["function"]["models"]["result"]) == MODEL_WORKERS
+def test_model_workers_are_every_model_toml_with_their_local_folders_from_the_environment():
+    env = {"SDXL_MODEL_DIR": "/m", "SDXL_EXTRAS_DIR": "/e", "LLM_HF_MODEL_DIR": "/l"}
+    models = json.loads(load_ci_module("bake_env").bake_variables(environ=env)["MODELS"])
+    assert sorted(models) == MODEL_WORKERS
+    assert models["sdxl"]["contexts"] == {"model": "/m", "extras": "/e"}
+    assert models["llm-hf"]["contexts"] == {"model": "/l"} and models["llm-vllm"]["contexts"] == {}
 
 
 def test_weights_target_passes_the_models_and_the_local_folders(bake):
@@ -78,36 +82,39 @@ def test_weights_target_passes_the_models_and_the_local_folders(bake):
                                "MODEL_VARIANT": "${models()[w].variant}",
                                "EXTRA_MODELS": "${jsonencode(models()[w].extras)}"}
     assert weights["contexts"] == "${models()[w].contexts}"
-    contexts = bake["function"]["model"]["result"]["contexts"]
-    assert "{model = dir}" in contexts and "{extras = extras_dir}" in contexts
     assert weights["cache-to"] == '${cache_to("${w}-weights")}'
 
 
 def test_ci_overlay_only_swaps_bases_and_network_and_gives_every_worker_a_standin_base(bake):
     overlay = parse_bake(REPO / ".ci" / "bake-ci.hcl")
-    assert set(overlay) == {"target"}
-    assert set(overlay["target"]) == {"_common"} | {f"{w}-base" for w in WORKERS}
+    assert set(overlay) == {"target", "variable"}
+    assert set(overlay["target"]) == {"_common", "base"}
     assert overlay["target"]["_common"]["network"] == "host"
+    assert overlay["target"]["base"]["matrix"] == bake["target"]["base"]["matrix"]
+    assert overlay["target"]["base"]["args"] == {"BASE_IMAGE": "${jsondecode(CI_BASES)[w]}"}
     for name, target in overlay["target"].items():
-        assert set(target) <= {"args", "network"}, name
+        assert set(target) <= {"args", "network", "name", "matrix"}, name
         assert set(target.get("args", {})) <= {"BASE_IMAGE", "PYTHON_IMAGE"}, name
-        assert target.get("args", {}).get("BASE_IMAGE", "ci-local/").startswith("ci-local/"), name
+    bases = json.loads(load_ci_module("bake_env").bake_variables()["CI_BASES"])
+    assert sorted(bases) == WORKERS and all(base.startswith("ci-local/") for base in bases.values())
 
 
 def test_bake_variables_come_from_model_toml_and_the_environment_wins(tmp_path, monkeypatch, capsys):
     bake_env = load_ci_module("bake_env")
     (tmp_path / "llm-x").mkdir()
     (tmp_path / "llm-x" / "model.toml").write_text('id = "org/m"\nrevision = "abc"\nlicense = "mit"\n')
-    assert bake_env.bake_variables(tmp_path) == {"LLM_X_MODEL_ID": "org/m", "LLM_X_MODEL_REVISION": "abc",
-                                                 "LLM_X_MODEL_VARIANT": "", "LLM_X_MODEL_LICENSE": "mit",
-                                                 "LLM_X_EXTRA_MODELS": "{}"}
+    models = json.loads(bake_env.bake_variables(tmp_path, environ={})["MODELS"])
+    assert models == {"llm-x": {"id": "org/m", "revision": "abc", "variant": "", "license": "mit", "extras": {},
+                                "contexts": {}}}
+    overridden = json.loads(bake_env.bake_variables(tmp_path, environ={"LLM_X_MODEL_REVISION": "def"})["MODELS"])
+    assert overridden["llm-x"]["revision"] == "def"
     (tmp_path / "llm-x" / "model.toml").write_text('id = "org/m x"\nrevision = "abc"\nlicense = "mit"\n')
     with pytest.raises(SystemExit, match="without spaces"):
         bake_env.bake_variables(tmp_path)
     monkeypatch.setenv("SDXL_MODEL_REVISION", "override")
     bake_env.main()
     printed = capsys.readouterr().out
-    assert "SDXL_MODEL_ID=" in printed and "SDXL_MODEL_REVISION" not in printed
+    assert '"revision":"override"' in printed and printed.startswith("WORKERS=")
 
 
 def test_extra_models_go_to_bake_as_one_json_object_without_their_env(tmp_path):
@@ -115,7 +122,7 @@ def test_extra_models_go_to_bake_as_one_json_object_without_their_env(tmp_path):
     (tmp_path / "img").mkdir()
     toml = 'id = "o/base"\nrevision = "r1"\nlicense = "openrail++"\n[vae]\nid = "o/vae"\nrevision = "r2"\n'
     (tmp_path / "img" / "model.toml").write_text(toml + 'license = "mit"\nenv = "VAE_PATH"\n')
-    extras = json.loads(bake_env.bake_variables(tmp_path)["IMG_EXTRA_MODELS"])
+    extras = json.loads(bake_env.bake_variables(tmp_path)["MODELS"])["img"]["extras"]
     assert extras == {"vae": {"id": "o/vae", "revision": "r2", "license": "mit"}}
     (tmp_path / "img" / "model.toml").write_text(toml + 'license = "mit"\n')
     with pytest.raises(SystemExit, match="needs `env`"):
@@ -134,13 +141,12 @@ def test_every_model_of_every_model_toml_names_its_licence(worker):
 
 def test_printed_variables_survive_the_shell_the_makefile_hands_them_to(capsys, monkeypatch):
     bake_env = load_ci_module("bake_env")
-    for name in bake_env.bake_variables():
-        monkeypatch.delenv(name, raising=False)
     bake_env.main()
-    printed = capsys.readouterr().out.split()
+    printed = capsys.readouterr().out.split("\n")
     echoed = subprocess.run(["env", "-i", "sh", "-c", f"env {' '.join(printed)} env"], capture_output=True,
                             text=True, check=True).stdout
-    assert f"SDXL_EXTRA_MODELS={bake_env.bake_variables()['SDXL_EXTRA_MODELS']}" in echoed.splitlines()
+    for name, value in bake_env.bake_variables().items():
+        assert f"{name}={value}" in echoed.splitlines()
 
 
 def test_make_build_hands_model_toml_to_bake():
@@ -149,8 +155,8 @@ def test_make_build_hands_model_toml_to_bake():
                           env={k: v for k, v in os.environ.items() if not k.endswith(("_MODEL_ID", "_MODEL_REVISION"))},
                           ).stdout
     model = tomllib.loads((REPO / "workers" / "llm-hf" / "model.toml").read_text())
-    assert f"LLM_HF_MODEL_ID={model['id']}" in plan
-    assert f"LLM_HF_MODEL_REVISION={model['revision']}" in plan
+    assert f'"id":"{model["id"]}"' in plan and f'"revision":"{model["revision"]}"' in plan
+    assert "WORKERS=" in plan
     assert "docker buildx bake -f docker-bake.hcl" in plan and plan.rstrip().endswith("llm-hf")
 
 
@@ -188,9 +194,10 @@ def printed() -> dict:
     """`docker buildx bake --print` of every image, as CI builds them (overlay, tiny-model folders)."""
     if _buildx() is None:
         pytest.skip("no buildx here; .ci/images.sh installs it and runs the real bake")
-    env = {**_buildx(), "SDXL_MODEL_DIR": "/tmp/tiny-sdxl", "SDXL_EXTRAS_DIR": "/tmp/tiny-sdxl-extras",
-           "LLM_HF_MODEL_DIR": "/tmp/tiny-llama", "REGISTRY": "r.example/team", "TAG": "t1", "VCS_REF": "abc123"}
-    env |= load_ci_module("bake_env").bake_variables()
+    folders = {"SDXL_MODEL_DIR": "/tmp/tiny-sdxl", "SDXL_EXTRAS_DIR": "/tmp/tiny-sdxl-extras",
+               "LLM_HF_MODEL_DIR": "/tmp/tiny-llama"}
+    env = {**_buildx(), "REGISTRY": "r.example/team", "TAG": "t1", "VCS_REF": "abc123"}
+    env |= load_ci_module("bake_env").bake_variables(environ=folders)
     out = subprocess.run(["docker", "buildx", "bake", "--print", "-f", "docker-bake.hcl", "-f", ".ci/bake-ci.hcl"],
                          cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
     return json.loads(out)
@@ -212,11 +219,11 @@ def test_buildx_resolves_an_image_a_base_and_for_model_workers_a_weights_target_
 
 
 def test_buildx_gives_the_weights_target_the_models_and_only_it_the_secret(printed):
-    targets, variables = printed["target"], load_ci_module("bake_env").bake_variables()
+    targets, models = printed["target"], json.loads(load_ci_module("bake_env").bake_variables(environ={})["MODELS"])
     weights = targets["sdxl-weights"]
     assert weights["contexts"] == {"model": "/tmp/tiny-sdxl", "extras": "/tmp/tiny-sdxl-extras"}
-    assert weights["args"]["MODEL_ID"] == variables["SDXL_MODEL_ID"]
-    assert json.loads(weights["args"]["EXTRA_MODELS"]) == json.loads(variables["SDXL_EXTRA_MODELS"])
+    assert weights["args"]["MODEL_ID"] == models["sdxl"]["id"]
+    assert json.loads(weights["args"]["EXTRA_MODELS"]) == models["sdxl"]["extras"]
     assert targets["llm-hf-weights"]["contexts"] == {"model": "/tmp/tiny-llama"}
     assert "contexts" not in targets["llm-vllm-weights"]
     assert [name for name, t in targets.items() if t.get("secret")] == [f"{w}-weights" for w in MODEL_WORKERS]

@@ -11,7 +11,7 @@ import tomllib
 
 import pytest
 
-from devkit import fixtures
+from devkit import manifest
 from tests.images.conftest import REPO, WORKERS, Instruction, parse_dockerfile
 
 #: Build args or env vars named like a credential: a value given that way stays in the image's history.
@@ -50,11 +50,24 @@ def test_worker_has_dockerfile_requirements_and_test_input(worker):
     assert isinstance(json.loads((folder / "test_input.json").read_text())["input"], dict)
 
 
-@pytest.mark.parametrize("worker", sorted(fixtures.BUILDERS))
-def test_worker_with_a_model_names_it_once_in_model_toml_at_a_pinned_commit(worker):
-    model = tomllib.loads((REPO / "workers" / worker / "model.toml").read_text())
-    assert re.match(r"^[\w.-]+/[\w.-]+$", model["id"])
-    assert HEX_COMMIT.match(model["revision"]), "revision must be a full commit hash, not a branch"
+MODEL_TOMLS = sorted(REPO.glob("workers/*/model.toml"))
+
+
+@pytest.mark.parametrize("path", MODEL_TOMLS, ids=lambda path: path.parent.name)
+def test_every_model_of_a_model_toml_is_named_at_a_pinned_commit(path):
+    model = tomllib.loads(path.read_text())
+    for name, entry in [("", model), *((table, v) for table, v in model.items() if isinstance(v, dict))]:
+        assert re.match(r"^[\w.-]+/[\w.-]+$", entry["id"]), name
+        assert HEX_COMMIT.match(entry["revision"]), f"{name or 'the model'}: revision must be a full commit hash"
+
+
+@pytest.mark.parametrize("path", MODEL_TOMLS, ids=lambda path: path.parent.name)
+def test_a_worker_with_a_model_declares_the_tiny_fixture_ci_bakes_instead(path):
+    assert manifest.load(path.parent.name).fixture is not None
+
+
+def test_every_worker_folder_declares_itself_in_worker_toml():
+    assert manifest.worker_names() == WORKERS
 
 
 @pytest.mark.parametrize("worker", WORKERS)
@@ -73,7 +86,7 @@ def test_no_syntax_directive_that_would_pull_a_frontend(path):
 
 @pytest.mark.parametrize("worker", WORKERS)
 def test_cmd_is_exec_form_python_module_of_the_worker_package(worker):
-    package = worker.replace("-", "_")
+    package = manifest.load(worker).package
     cmds = [i for i in dockerfile(worker) if i.keyword == "CMD"]
     assert json.loads(cmds[-1].args) == ["python", "-m", package]
     assert (REPO / "workers" / worker / package / "__main__.py").is_file()

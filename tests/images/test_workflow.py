@@ -54,14 +54,14 @@ def test_the_token_is_only_ever_the_bake_secrets_environment(workflow):
 
 
 def test_a_worker_folder_change_builds_that_worker_only(changed):
-    assert changed.changed_workers(["workers/sdxl/sdxl/worker.py", "README.md"], WORKERS) == ["sdxl"]
+    assert changed.changed_workers(["workers/sdxl/worker_sdxl/worker.py", "README.md"], WORKERS) == ["sdxl"]
     assert changed.changed_workers(["workers/llm-hf/model.toml", "workers/llm-vllm/Dockerfile"], WORKERS) == [
         "llm-hf", "llm-vllm"]
     assert changed.changed_workers(["docs/deploy.md", "tests/images/test_bake.py"], WORKERS) == []
 
 
 @pytest.mark.parametrize("path", ["shared/shared/errors.py", "docker-bake.hcl", ".dockerignore",
-                                  ".github/workflows/images.yml"])
+                                  ".github/workflows/images.yml", ".ci/bake_env.py", "devkit/manifest.py"])
 def test_a_change_to_what_every_image_shares_builds_all(changed, path):
     assert changed.changed_workers([path], WORKERS) == WORKERS
 

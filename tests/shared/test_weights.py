@@ -253,7 +253,7 @@ SDXL_EXTRAS = json.dumps({"vae": {"id": "org/vae", "revision": "1" * 40},
 def test_cli_bakes_every_model_of_model_toml_into_a_folder_each_loadable_by_the_worker(tiny_sdxl_dir, tmp_path):
     from diffusers import AutoencoderKL
 
-    from sdxl import pipeline
+    from worker_sdxl import pipeline
 
     extras = _sdxl_extras(tmp_path / "extras")
     out = tmp_path / "weights"
@@ -282,7 +282,7 @@ def test_refiner_components_are_baked_only_where_they_differ_from_the_base(tiny_
     assert "text_encoder_2" in folders, "a different encoder must be baked"
     assert "tokenizer_2" not in folders, "the same tokenizer as the base's must not be stored twice"
     assert "vae" not in folders, "from_base: the worker always loads the base's VAE"
-    from sdxl import pipeline
+    from worker_sdxl import pipeline
 
     loaded = pipeline.load(tmp_path / "weights" / "model", refiner_path=tmp_path / "weights" / "refiner")
     assert loaded.refiner.text_encoder_2 is not loaded.text2img.text_encoder_2, "its own encoder, as baked"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from devkit import docs
+from devkit import docs, manifest
 from devkit.endpoint.page import PAGE_DIR, component_schemas, example_input, input_schema
 from devkit.endpoint_config import WORKERS_DIR
 from shared.validation import json_schema
 
 
 def test_every_worker_with_an_input_model_has_its_schema_and_its_test_input_as_example():
-    for worker in docs.INPUT_MODELS:
+    for worker in manifest.worker_names():
         assert input_schema(worker) == json_schema(docs.input_model(worker))
         expected = json.loads((WORKERS_DIR / worker / "test_input.json").read_text())["input"]
         assert example_input(worker) == expected

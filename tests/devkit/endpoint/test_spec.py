@@ -12,7 +12,7 @@ from devkit.endpoint import LocalEndpoint, WorkerSpec
 def test_a_repo_worker_runs_its_package_with_its_endpoint_toml_scaling_and_env():
     spec = WorkerSpec.from_repo("progress-demo")
     config = endpoint_config.for_worker("progress-demo")
-    assert spec.module == "progress_demo"
+    assert spec.module == "worker_progress_demo"
     assert spec.pythonpath == (endpoint_config.WORKERS_DIR / "progress-demo",)
     assert spec.scaling == config.effective_scaling()
     assert spec.env == config.env  # no weights: no MODEL_PATH

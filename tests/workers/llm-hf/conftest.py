@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from llm_hf.worker import LlmHf
 from shared.guard import guard
+from worker_llm_hf.worker import LlmHf
 
 
 @pytest.fixture(scope="session")

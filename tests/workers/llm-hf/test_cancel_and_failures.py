@@ -9,8 +9,8 @@ import logging
 
 import torch
 
-from llm_hf.kv_cache import LeftPaddedCache
 from shared.guard import guard
+from worker_llm_hf.kv_cache import LeftPaddedCache
 
 
 def test_cancelled_job_stops_generating(worker, greedy, caplog, eventually):
@@ -31,7 +31,7 @@ def test_cancelled_job_stops_generating(worker, greedy, caplog, eventually):
         else:
             raise AssertionError("the job finished before it could be cancelled")
 
-    with caplog.at_level(logging.INFO, logger="llm_hf.batching"):
+    with caplog.at_level(logging.INFO, logger="worker_llm_hf.batching"):
         asyncio.run(cancel_after_first_chunk())
         eventually(lambda: worker.engine.active == 0)
         eventually(lambda: "generation cancelled" in caplog.text)

@@ -13,9 +13,9 @@ import torch
 from transformers import AutoConfig
 
 from devkit.fixtures.llm import CONTEXT
-from llm_hf.loading import MODEL_TOML, context_length, load, model_path, served_name
-from llm_hf.worker import LlmHf
 from shared.errors import StartupError
+from worker_llm_hf.loading import MODEL_TOML, context_length, load, model_path, served_name
+from worker_llm_hf.worker import LlmHf
 
 
 def test_setup_without_model_path_is_a_startup_error(monkeypatch):
@@ -102,7 +102,7 @@ def test_a_sliding_window_model_fails_setup_with_the_reason(monkeypatch, tmp_pat
 def test_importing_the_worker_and_its_entrypoint_does_not_import_torch_or_transformers():
     # shared.serving: nothing heavy happens at import; the frameworks load in setup().
     done = subprocess.run(
-        [sys.executable, "-c", "import sys, llm_hf.worker, llm_hf.__main__;"
+        [sys.executable, "-c", "import sys, worker_llm_hf.worker, worker_llm_hf.__main__;"
          "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"],
         capture_output=True, text=True, timeout=60, check=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llm_hf.sampling import GREEDY_BELOW, TokenSampler
 from shared.llm.inputs import Sampling
+from worker_llm_hf.sampling import GREEDY_BELOW, TokenSampler
 
 VOCAB = 32
 EOS = frozenset({0})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llm_hf.detokenize import StopMatcher
+from worker_llm_hf.detokenize import StopMatcher
 
 
 def _feed_all(matcher: StopMatcher, pieces: list[str]) -> tuple[str, bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llm_hf.detokenize import IncrementalDecoder
+from worker_llm_hf.detokenize import IncrementalDecoder
 
 TEXTS = ["Emoji 🙂🚀 and 日本語, naïve café", "🇫🇷🇯🇵👍", "Ελληνικά и Русский"]
 

@@ -26,8 +26,8 @@ ENGINE_ENV = {
 
 @pytest.fixture(scope="session")
 def vllm_worker(tiny_llm_dir):
-    """The worker after setup(), exactly as `python -m llm_vllm` builds it; stopped at the end."""
-    from llm_vllm.worker import VllmWorker
+    """The worker after setup(), exactly as `python -m worker_llm_vllm` builds it; stopped at the end."""
+    from worker_llm_vllm.worker import VllmWorker
 
     deaths: list[str] = []
     with pytest.MonkeyPatch.context() as patch:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from llm_vllm import settings
-from llm_vllm.settings import EngineSettingsError
+from worker_llm_vllm import settings
+from worker_llm_vllm.settings import EngineSettingsError
 
 pytestmark = pytest.mark.vllm
 
@@ -24,7 +24,7 @@ def test_env_vars_become_vllm_serve_options(tiny_llm_dir):
 
 
 def test_served_model_name_defaults_to_the_model_toml_id_then_to_the_folder(tiny_llm_dir):
-    from llm_vllm.worker import model_id
+    from worker_llm_vllm.worker import model_id
 
     assert model_id() == "Qwen/Qwen2.5-1.5B-Instruct"
     assert settings.load(tiny_llm_dir, {}, served_name=model_id()).served_model_names == [model_id()]

@@ -1,4 +1,4 @@
-"""`python -m llm_vllm` as the image runs it: a startup failure no restart fixes is answered to every job, one a
+"""`python -m worker_llm_vllm` as the image runs it: a startup failure no restart fixes is answered to every job, one a
 restart may fix exits non-zero once and is answered on the repeat, and a dying engine ends the process."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from llm_vllm.worker import ENGINE_DIED_EXIT
 from shared.serving import STARTUP_FAILURE_EXIT, STARTUP_FAILURE_MARKER, STATE_DIR_ENV
+from worker_llm_vllm.worker import ENGINE_DIED_EXIT
 
 pytestmark = pytest.mark.vllm
 
@@ -35,8 +35,9 @@ def worker_env(tmp_path: Path, **env: str) -> dict[str, str]:
 
 def start_worker(tmp_path: Path, *args: str, **env: str) -> subprocess.Popen:
     """The worker; its stdout (the SDK's log) is kept only when it runs one job (``args``) to its end."""
-    return subprocess.Popen([sys.executable, "-m", "llm_vllm", *args], cwd=tmp_path, env=worker_env(tmp_path, **env),
-                            stdout=subprocess.PIPE if args else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "worker_llm_vllm", *args], cwd=tmp_path,
+                            env=worker_env(tmp_path, **env), stdout=subprocess.PIPE if args else subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def failure_line(stderr: str) -> str:

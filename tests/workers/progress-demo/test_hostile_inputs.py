@@ -7,9 +7,9 @@ import asyncio
 
 from hypothesis import given
 
-from progress_demo.worker import Input, ProgressDemo
 from shared.guard import guard
 from shared.validation import json_schema
+from worker_progress_demo.worker import Input, ProgressDemo
 
 #: Bounds of the fields that cost time: a few instant steps per example.
 COST_CAPS = {"steps": {"maximum": 5}, "step_seconds": {"maximum": 0}}

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from progress_demo.worker import MAX_STEPS, Input, ProgressDemo
 from shared.errors import BadInput
 from shared.guard import guard
 from shared.validation import json_schema
+from worker_progress_demo.worker import MAX_STEPS, Input, ProgressDemo
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ def progress_log() -> ProgressLog:
 @pytest.fixture(scope="session")
 def worker(tiny_sdxl_dir, tiny_sdxl_refiner_dir, progress_log):
     """The worker, set up once from the environment production uses (MODEL_PATH, REFINER_PATH)."""
-    from sdxl.worker import SdxlWorker
+    from worker_sdxl.worker import SdxlWorker
 
     env = {"MODEL_PATH": str(tiny_sdxl_dir), "REFINER_PATH": str(tiny_sdxl_refiner_dir), "PROGRESS_INTERVAL_S": "0"}
     saved = {key: os.environ.get(key) for key in (*env, "VAE_PATH", "MAX_RESPONSE_BYTES")}

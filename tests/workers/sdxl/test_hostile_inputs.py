@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from hypothesis import given
 
-from sdxl.inputs import Input
 from shared.validation import json_schema
+from worker_sdxl.inputs import Input
 
 #: Bounds of the fields that cost time, so each example is a tiny image of a step or two.
 COST_CAPS = {

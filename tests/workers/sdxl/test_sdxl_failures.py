@@ -54,7 +54,7 @@ def test_non_object_input_is_bad_input(check, run_job):
 
 
 def test_img2img_source_over_the_byte_limit_is_refused_before_decoding(check, run_job):
-    from sdxl.inputs import MAX_IMAGE_BYTES
+    from worker_sdxl.inputs import MAX_IMAGE_BYTES
 
     huge = "A" * ((MAX_IMAGE_BYTES // 3 + 1) * 4)  # valid base64 alphabet: only its length is looked at
     error = check.envelope(run_job({"prompt": "x", "image": huge}))
@@ -155,8 +155,8 @@ def test_small_results_stay_inline_even_with_a_bucket(check, run_job, worker, mo
     ],
 )
 def test_setup_fails_fast_on_bad_settings_with_a_startup_error(monkeypatch, tiny_sdxl_dir, env, words):
-    from sdxl.worker import SdxlWorker
     from shared.errors import StartupError
+    from worker_sdxl.worker import SdxlWorker
 
     monkeypatch.setenv("MODEL_PATH", str(tiny_sdxl_dir))
     for key, value in env.items():
@@ -166,8 +166,8 @@ def test_setup_fails_fast_on_bad_settings_with_a_startup_error(monkeypatch, tiny
 
 
 def test_a_model_folder_without_a_pipeline_is_a_startup_error(monkeypatch, tmp_path):
-    from sdxl.worker import SdxlWorker
     from shared.errors import StartupError
+    from worker_sdxl.worker import SdxlWorker
 
     monkeypatch.setenv("MODEL_PATH", str(tmp_path))
     with pytest.raises(StartupError, match=r"holds no model \(no model_index.json\)") as info:
@@ -178,8 +178,8 @@ def test_a_model_folder_without_a_pipeline_is_a_startup_error(monkeypatch, tmp_p
 def test_a_worker_that_was_not_set_up_is_not_ready(check):
     import asyncio
 
-    from sdxl.worker import SdxlWorker
     from shared.guard import guard
+    from worker_sdxl.worker import SdxlWorker
 
     result = asyncio.run(guard(SdxlWorker().handler)({"id": "j", "input": {"prompt": "x"}}))
     assert check.envelope(result)["code"] == "NOT_READY"
@@ -188,8 +188,8 @@ def test_a_worker_that_was_not_set_up_is_not_ready(check):
 def test_the_shipped_test_input_is_valid(repo):
     import json
 
-    from sdxl.inputs import Input
     from shared.validation import parse
+    from worker_sdxl.inputs import Input
 
     request = parse(Input, json.loads((repo / "workers/sdxl/test_input.json").read_text())["input"])
     assert (request.width, request.height, request.format) == (1024, 1024, "jpeg")

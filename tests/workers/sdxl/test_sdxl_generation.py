@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sdxl.pipeline import SCHEDULERS
+from worker_sdxl.pipeline import SCHEDULERS
 
 
 @pytest.mark.parametrize(("fmt", "pil_format"), [("png", "PNG"), ("jpeg", "JPEG"), ("webp", "WEBP")])
@@ -130,8 +130,8 @@ def test_an_fp16_fix_vae_from_vae_path_replaces_the_base_vae(check, monkeypatch,
     import asyncio
 
     from devkit.fixtures.sdxl import build_vae
-    from sdxl.worker import SdxlWorker
     from shared.guard import guard
+    from worker_sdxl.worker import SdxlWorker
 
     monkeypatch.setenv("MODEL_PATH", str(tiny_sdxl_dir))
     monkeypatch.setenv("VAE_PATH", str(build_vae(tmp_path / "vae")))

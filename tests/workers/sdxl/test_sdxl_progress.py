@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sdxl.progress import StepProgress
+from worker_sdxl.progress import StepProgress
 
 
 def test_updates_are_throttled_but_each_stage_start_and_end_are_sent():

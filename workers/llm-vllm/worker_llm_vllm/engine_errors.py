@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_vllm.engine import EngineHost
 from shared.errors import BadInput, DeviceFailure, FieldProblem, NotReady, WorkerError
 from shared.llm.openai import CHAT_ROUTE
+from worker_llm_vllm.engine import EngineHost
 
 #: Where an OpenAI route's request body sits in the job input.
 OPENAI_INPUT = "openai_input"

@@ -16,7 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
-from llm_vllm.settings import EngineSettings, check
+from worker_llm_vllm.settings import EngineSettings, check
 
 log = logging.getLogger(__name__)
 

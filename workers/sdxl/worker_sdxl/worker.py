@@ -8,12 +8,12 @@ import threading
 import time
 from typing import Any
 
-from sdxl import inputs, outputs
-from sdxl.progress import DEFAULT_INTERVAL_S, StepProgress, runpod_progress_update
 from shared import settings
 from shared.errors import BadInput, NotReady
 from shared.payload import Bucket, deliver, response_limit
 from shared.validation import parse
+from worker_sdxl import inputs, outputs
+from worker_sdxl.progress import DEFAULT_INTERVAL_S, StepProgress, runpod_progress_update
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class SdxlWorker:
         self.progress_interval_s = settings.number(
             "PROGRESS_INTERVAL_S", DEFAULT_INTERVAL_S, minimum=0.0, maximum=3600.0, kind=float
         )
-        from sdxl import pipeline  # torch + diffusers: imported by setup, never at import time
+        from worker_sdxl import pipeline  # torch + diffusers: imported by setup, never at import time
 
         self.pipelines = pipeline.load(model_path, vae_path=vae_path, refiner_path=refiner_path)
         self._warm_up()

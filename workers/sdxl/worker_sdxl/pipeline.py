@@ -34,9 +34,9 @@ from diffusers import (
 from diffusers.models.attention_processor import AttnProcessor2_0
 from PIL.Image import Image
 
-from sdxl.inputs import Job
 from shared.errors import GpuOutOfMemory, InvalidOutput, StartupError
 from shared.torch_errors import release_gpu_memory
+from worker_sdxl.inputs import Job
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,12 @@ from typing import Any
 
 import torch
 
-from llm_hf.detokenize import IncrementalDecoder, StopMatcher
-from llm_hf.kv_cache import LeftPaddedCache
-from llm_hf.sampling import TokenSampler
 from shared.llm.inputs import Sampling
 from shared.llm.outputs import Event, Finish
 from shared.torch_errors import release_gpu_memory
+from worker_llm_hf.detokenize import IncrementalDecoder, StopMatcher
+from worker_llm_hf.kv_cache import LeftPaddedCache
+from worker_llm_hf.sampling import TokenSampler
 
 log = logging.getLogger(__name__)
 

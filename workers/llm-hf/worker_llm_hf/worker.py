@@ -10,16 +10,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from llm_hf.loading import LoadedModel, load, model_path
-from llm_hf.prompting import PromptBuilder
 from shared.errors import StartupError
 from shared.llm.inputs import Sampling
 from shared.llm.openai import model_list
 from shared.llm.outputs import render
 from shared.llm.requests import ModelsRequest, parse_job
+from worker_llm_hf.loading import LoadedModel, load, model_path
+from worker_llm_hf.prompting import PromptBuilder
 
 if TYPE_CHECKING:
-    from llm_hf.batching import BatchEngine
+    from worker_llm_hf.batching import BatchEngine
 
 
 class LlmHf:
@@ -30,8 +30,8 @@ class LlmHf:
     max_concurrency = 8
 
     def setup(self) -> None:
-        from llm_hf.batching import BatchEngine
-        from llm_hf.kv_cache import UnsupportedCache
+        from worker_llm_hf.batching import BatchEngine
+        from worker_llm_hf.kv_cache import UnsupportedCache
 
         path = model_path()
         self.loaded: LoadedModel = load(path)

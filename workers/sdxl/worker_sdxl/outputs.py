@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 from PIL.Image import Image
 
-from sdxl.inputs import Job
 from shared.encoding import IMAGE_MIME, image_bytes
 from shared.payload import FileRef, OutputFile
+from worker_sdxl.inputs import Job
 
 
 def encode(images: list[Image], job: Job) -> list[OutputFile]:

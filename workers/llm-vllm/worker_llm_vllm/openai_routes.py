@@ -19,13 +19,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llm_vllm.engine import EngineHost
-from llm_vllm.engine_errors import OPENAI_INPUT, exception_error, response_error
 from shared.errors import BadInput, FieldProblem
 from shared.llm.openai import CHAT_ROUTE, COMPLETIONS_ROUTE, MODELS_ROUTE, ROUTES
 from shared.llm.outputs import join_text_chunks
 from shared.stream_coalescing import coalesced
 from shared.validation import loose_boolean_problems, problems_from
+from worker_llm_vllm.engine import EngineHost
+from worker_llm_vllm.engine_errors import OPENAI_INPUT, exception_error, response_error
 
 
 async def respond(host: EngineHost, job_input: dict[str, Any], request_id: str) -> AsyncIterator[dict[str, Any]]:

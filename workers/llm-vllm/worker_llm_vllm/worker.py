@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import shared.settings
-from llm_vllm import generation, openai_routes, settings
-from llm_vllm.engine import EngineDead, EngineHost
-from llm_vllm.engine_errors import exception_error
 from shared.errors import DeviceFailure, NotReady, WorkerError
 from shared.llm.outputs import render
 from shared.llm.requests import parse_job
+from worker_llm_vllm import generation, openai_routes, settings
+from worker_llm_vllm.engine import EngineDead, EngineHost
+from worker_llm_vllm.engine_errors import exception_error
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class VllmWorker:
             yield chunk
 
     def engine_error(self, exc: BaseException) -> WorkerError | None:
-        """vLLM's exceptions as typed errors (llm_vllm.engine_errors); shared.guard.guard asks it."""
+        """vLLM's exceptions as typed errors (worker_llm_vllm.engine_errors); shared.guard.guard asks it."""
         return exception_error(self.host, exc) if self.host is not None else None
 
     def _ready_host(self) -> EngineHost:

@@ -1,0 +1,113 @@
+"""Each worker's ``workers/<name>/worker.toml``: what the rest of the repo knows about it, declared in its folder.
+
+One file names it all, as Cog's ``cog.yaml`` does: the package the image starts, the typed model its job
+input is parsed into, how to build its tiny fixture model (``make dev``, the tests, CI), the CPU stand-in
+of its base that CI builds on, and its benchmark's first job. Every list elsewhere (bake targets, CI
+stand-ins, test paths, ruff's packages, docs, fixtures, benchmarks) is derived from these files::
+
+    [worker]
+    package = "worker_sdxl"                       # `python -m worker_sdxl`: the Dockerfile's CMD
+    input = "worker_sdxl.inputs:Input"            # module:attribute of its input model
+    ci_base = "ci-local/pytorch:2.13.0-cpu"       # CI's stand-in for its BASE_IMAGE (.ci/standin/)
+
+    [fixture]                                     # none: the worker loads no weights
+    builder = "devkit.fixtures.sdxl"              # module with build(out_dir) -> out_dir
+    folder = "tiny-sdxl"                          # under .models/
+    env = { SOME_SETTING = "1" }                  # what the tiny model needs on a CPU, over endpoint.toml [env]
+
+    [bench]
+    first_job = { prompt = "a lighthouse" }       # the cold-start benchmark's first job
+
+Standard library only: `.ci/bake_env.py` runs it with the system Python, before any virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+WORKERS_DIR = REPO / "workers"
+FILE = "worker.toml"
+#: Worker packages are ``worker_`` + the folder name (``-`` as ``_``): a worker named after a library
+#: (``whisper``) cannot shadow it on sys.path.
+PACKAGE_PREFIX = "worker_"
+#: A worker (folder) name: also its endpoint id and image name.
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+_KEYS = {"worker": {"package", "input", "ci_base"}, "fixture": {"builder", "folder", "env"}, "bench": {"first_job"}}
+
+
+class ManifestError(ValueError):
+    """A worker.toml that is missing, malformed or disagrees with its folder; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Fixture:
+    builder: str
+    folder: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    folder: Path
+    package: str
+    input: str
+    ci_base: str
+    fixture: Fixture | None = None
+    first_job: dict[str, Any] | None = None
+
+    def input_model_path(self) -> tuple[str, str]:
+        """(module, attribute) of the job input model."""
+        module, _, attribute = self.input.partition(":")
+        return module, attribute
+
+
+def package_for(name: str) -> str:
+    """The package a worker named ``name`` must have (its folder's name can be anything valid)."""
+    return PACKAGE_PREFIX + name.replace("-", "_")
+
+
+def worker_names(workers_dir: Path = WORKERS_DIR) -> list[str]:
+    """Every worker: each folder of workers/ with a worker.toml."""
+    return sorted(p.parent.name for p in workers_dir.glob(f"*/{FILE}"))
+
+
+def load(name: str, workers_dir: Path = WORKERS_DIR) -> Manifest:
+    path = workers_dir / name / FILE
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ManifestError(f"{path}: {exc}") from exc
+    for table, keys in _KEYS.items():
+        unknown = set(data.get(table, {})) - keys
+        if unknown:
+            raise ManifestError(f"{path}: [{table}] has unknown keys {sorted(unknown)}; known: {sorted(keys)}")
+    if unknown := set(data) - set(_KEYS):
+        raise ManifestError(f"{path}: unknown tables {sorted(unknown)}; known: {sorted(_KEYS)}")
+    worker = data.get("worker", {})
+    missing = {"package", "input", "ci_base"} - set(worker)
+    if missing:
+        raise ManifestError(f"{path}: [worker] needs {sorted(missing)}")
+    if not NAME_PATTERN.match(name):
+        raise ManifestError(f"{path}: the folder name {name!r} must be lower case letters, digits and '-'")
+    if worker["package"] != package_for(name):
+        raise ManifestError(f"{path}: package must be {package_for(name)!r} (worker_ + the folder name), "
+                            f"got {worker['package']!r}")
+    if not worker["input"].startswith(("shared.", f"{worker['package']}.")) or ":" not in worker["input"]:
+        raise ManifestError(f"{path}: input must be 'module:attribute' in {worker['package']} or shared, "
+                            f"got {worker['input']!r}")
+    fixture = data.get("fixture")
+    return Manifest(
+        name=name, folder=path.parent, package=worker["package"], input=worker["input"], ci_base=worker["ci_base"],
+        fixture=Fixture(fixture["builder"], fixture["folder"], dict(fixture.get("env", {}))) if fixture else None,
+        first_job=data.get("bench", {}).get("first_job"),
+    )
+
+
+def all_manifests(workers_dir: Path = WORKERS_DIR) -> list[Manifest]:
+    return [load(name, workers_dir) for name in worker_names(workers_dir)]

@@ -1,0 +1,45 @@
+"""worker.toml: each worker's one declaration; what it refuses, and that every worker folder has a valid one."""
+
+from __future__ import annotations
+
+import pytest
+
+from devkit import manifest
+
+VALID = '[worker]\npackage = "worker_my_asr"\ninput = "worker_my_asr.worker:Input"\nci_base = "ci-local/python:3.11"\n'
+
+
+def _write(tmp_path, text: str, name: str = "my-asr"):
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "worker.toml").write_text(text)
+    return tmp_path
+
+
+def test_every_worker_folder_loads_with_its_package_importable_by_its_prefixed_name(repo):
+    for declared in manifest.all_manifests():
+        assert declared.package == "worker_" + declared.name.replace("-", "_")
+        assert (declared.folder / declared.package / "__main__.py").is_file()
+
+
+def test_a_minimal_declaration_has_no_fixture_and_no_bench_job(tmp_path):
+    declared = manifest.load("my-asr", _write(tmp_path, VALID))
+    assert (declared.fixture, declared.first_job) == (None, None)
+    assert declared.input_model_path() == ("worker_my_asr.worker", "Input")
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    (VALID.replace("worker_my_asr\"", "whisper\""), "package must be 'worker_my_asr'"),
+    (VALID + "gpu = 1\n", r"\[worker\] has unknown keys \['gpu'\]"),
+    (VALID + "[fixture]\nbuilder = 'm'\nfolder = 'f'\nsize = 1\n", r"\[fixture\] has unknown keys"),
+    (VALID.replace('ci_base = "ci-local/python:3.11"\n', ""), r"needs \['ci_base'\]"),
+    (VALID.replace("worker_my_asr.worker:Input", "other.worker:Input"), "input must be 'module:attribute'"),
+    ("[worker\n", "worker.toml"),
+])
+def test_a_bad_declaration_is_refused_naming_the_file_and_the_reason(tmp_path, text, why):
+    with pytest.raises(manifest.ManifestError, match=why):
+        manifest.load("my-asr", _write(tmp_path, text))
+
+
+def test_a_folder_name_that_cannot_be_an_image_name_is_refused(tmp_path):
+    with pytest.raises(manifest.ManifestError, match="lower case"):
+        manifest.load("My_Asr", _write(tmp_path, VALID, name="My_Asr"))
