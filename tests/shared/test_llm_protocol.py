@@ -407,3 +407,10 @@ def test_the_worker_vllm_form_has_a_json_schema():
     schema = json_schema(WorkerVllmRequest)
     assert schema["properties"]["stream"]["default"] is False
     assert "structured_outputs" in schema["$defs"]["VllmSamplingParams"]["properties"]
+
+
+def test_native_structured_outputs_are_parsed_into_the_request():
+    request = parse_job({"prompt": "x", "structured_outputs": {"json": {"type": "object"}}}, SERVED)
+    assert request.structured_outputs.vllm_params() == {"json": {"type": "object"}}
+    assert set(problems({"prompt": "x", "structured_outputs": {}})) == {"structured_outputs"}
+    assert set(problems({"prompt": "x", "structured_outputs": {"choice": []}})) == {"structured_outputs.choice"}

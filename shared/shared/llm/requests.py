@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared.errors import BadInput, FieldProblem
-from shared.llm.inputs import ChatMessage, Sampling, min_tokens_problems, parse_generate, resolve_max_tokens
+from shared.llm.inputs import (
+    ChatMessage,
+    Sampling,
+    StructuredOutputs,
+    min_tokens_problems,
+    parse_generate,
+    resolve_max_tokens,
+)
 from shared.llm.openai import (
     CHAT_ROUTE,
     COMPLETIONS_ROUTE,
@@ -44,6 +51,8 @@ class GenerationRequest:
     prefix: str = ""
     #: Stream chunks go out as server-sent-event text (worker-vllm's form), not as objects.
     sse: bool = False
+    #: Constrained decoding (native input; llm-vllm only).
+    structured_outputs: StructuredOutputs | None = None
 
     def chat(self) -> list[dict[str, str]] | None:
         """The messages as the dicts tokenizers' chat templates take."""
@@ -72,6 +81,7 @@ def parse_job(job_input: Any, served_model: str) -> GenerationRequest | ModelsRe
         messages=tuple(native.messages) if native.messages else None,
         stream=native.stream,
         prompt_field="prompt" if native.prompt is not None else "messages",
+        structured_outputs=native.structured_outputs,
     )
 
 

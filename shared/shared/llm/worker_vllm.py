@@ -24,7 +24,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pydantic import Field, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import Field, StrictBool, ValidationError, field_validator
 
 from shared.errors import BadInput, FieldProblem
 from shared.llm.inputs import (
@@ -36,6 +36,7 @@ from shared.llm.inputs import (
     MAX_TOKENS_LIMIT,
     ChatMessage,
     Sampling,
+    StructuredOutputs,
 )
 from shared.llm.openai import CHAT_ROUTE, COMPLETIONS_ROUTE
 from shared.validation import WorkerInput, markdown_table, problems_from
@@ -48,46 +49,12 @@ MAX_N = 16
 MAX_LOGPROBS = 20
 MAX_STOP_TOKEN_IDS = 64
 MAX_TOKEN_ID = 2**31 - 1
-#: Structured output: a JSON schema's serialized size, a regex's length, and the number of choices.
-MAX_SCHEMA_CHARS = 100_000
-MAX_REGEX_CHARS = 10_000
-MAX_CHOICES = 256
 #: Stream batching knobs of worker-vllm <= v2.23 (its defaults: 50, 1, 3; DEFAULT_BATCH_SIZE etc.).
 MAX_BATCH_SIZE = 10_000
 
 #: Top-level fields that make a request worker-vllm's form rather than ours.
 WORKER_VLLM_ONLY = ("sampling_params", "apply_chat_template", "use_openai_format", "max_batch_size",
                     "min_batch_size", "batch_size_growth_factor")
-
-
-class StructuredOutputs(WorkerInput):
-    """Constrained decoding (vLLM's ``StructuredOutputsParams``): the output matches exactly one of these."""
-
-    json_schema: dict[str, Any] | None = Field(
-        None, alias="json", description=f"A JSON Schema the output must validate against "
-        f"(at most {MAX_SCHEMA_CHARS} characters serialized).")
-    regex: str | None = Field(None, min_length=1, max_length=MAX_REGEX_CHARS,
-                              description="A regular expression the whole output must match.")
-    choice: list[str] | None = Field(None, min_length=1, max_length=MAX_CHOICES,
-                                     description="The output is exactly one of these strings.")
-
-    @field_validator("json_schema")
-    @classmethod
-    def _schema_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(json.dumps(value)) > MAX_SCHEMA_CHARS:
-            raise ValueError(f"is over {MAX_SCHEMA_CHARS} characters serialized")
-        return value
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> StructuredOutputs:
-        given = [name for name in ("json_schema", "regex", "choice") if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of json, regex, choice")
-        return self
-
-    def vllm_params(self) -> dict[str, Any]:
-        """The keyword arguments of vLLM's ``StructuredOutputsParams``."""
-        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class VllmSamplingParams(WorkerInput):
