@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from shared.errors import BadInput
+from shared.llm.inputs import StructuredOutputs
 from shared.llm.outputs import Event, Finish
 from shared.llm.requests import GenerationRequest, completion_budget
 
@@ -32,7 +33,7 @@ async def events(engine: Any, request: GenerationRequest, request_id: str) -> As
     max_tokens = completion_budget(request, len(prompt_ids), engine.model_config.max_model_len)
     params = sampling_params(request, max_tokens)
     if request.structured_outputs is not None:
-        await asyncio.to_thread(check_structured_outputs, engine, request, params)
+        await asyncio.to_thread(check_structured_outputs, engine, request.structured_outputs)
     generated = 0
     async for output in engine.generate(TokensPrompt(prompt_token_ids=prompt_ids), params, request_id):
         completion = output.outputs[0]
@@ -46,20 +47,20 @@ async def events(engine: Any, request: GenerationRequest, request_id: str) -> As
             return
 
 
-def check_structured_outputs(engine: Any, request: GenerationRequest, params: Any) -> None:
+def check_structured_outputs(engine: Any, constraint: StructuredOutputs, field: str = "structured_outputs") -> None:
     """vLLM's own check of the constraint (compiling a JSON schema, a regex), run before generating so a bad
-    one is BAD_INPUT naming the client's field; vLLM would raise it from inside ``generate`` unnamed."""
+    one is BAD_INPUT naming the client's field (``<field>.json``...); vLLM would raise it from inside
+    ``generate`` (or answer it on an OpenAI route) without naming it."""
     from vllm.exceptions import VLLMValidationError
+    from vllm.sampling_params import SamplingParams, StructuredOutputsParams
 
-    constraint = request.structured_outputs
-    assert constraint is not None
+    params = SamplingParams(structured_outputs=StructuredOutputsParams(**constraint.vllm_params()))
     try:
-        # A copy: vLLM's check rewrites a choice list into a grammar in place.
-        params.clone()._validate_structured_outputs(engine.model_config, engine.vllm_config.structured_outputs_config,
-                                                    engine.get_tokenizer())
+        params._validate_structured_outputs(engine.model_config, engine.vllm_config.structured_outputs_config,
+                                            engine.get_tokenizer())
     except VLLMValidationError as exc:
         [kind] = constraint.vllm_params()
-        raise BadInput.field(f"structured_outputs.{kind}", str(exc)) from None
+        raise BadInput.field(f"{field}.{kind}", str(exc)) from None
 
 
 def prompt_tokens(tokenizer: Any, request: GenerationRequest) -> list[int]:

@@ -3,6 +3,7 @@ OpenAI-compatible input."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -101,6 +102,10 @@ class VllmWorker:
                            ) -> AsyncIterator[dict[str, Any] | str]:
         """worker-vllm's form as worker-vllm serves it: the OpenAI route it stands for, answered by vLLM's
         serving layer; a stream as SSE text. Field paths in errors are the client's (sampling_params.*)."""
+        constraint = request.sampling_params.structured_outputs
+        if constraint is not None:
+            await asyncio.to_thread(generation.check_structured_outputs, host.engine, constraint,
+                                    "sampling_params.structured_outputs")
         job_input = {"openai_route": request.route, "openai_input": request.openai_body(self.served_model)}
         chunks = openai_routes.respond(host, job_input, request_id)
         pieces = as_sse(chunks) if request.stream else chunks
