@@ -414,3 +414,13 @@ def test_native_structured_outputs_are_parsed_into_the_request():
     assert request.structured_outputs.vllm_params() == {"json": {"type": "object"}}
     assert set(problems({"prompt": "x", "structured_outputs": {}})) == {"structured_outputs"}
     assert set(problems({"prompt": "x", "structured_outputs": {"choice": []}})) == {"structured_outputs.choice"}
+
+
+def test_worker_vllm_stream_options_ask_for_a_last_usage_chunk_on_both_workers():
+    body = {"prompt": "hi", "stream": True, "sampling_params": {"stream_options": {"include_usage": True}}}
+    assert parse_worker_vllm(body).openai_body(SERVED)["stream_options"] == {"include_usage": True}
+    request = parse_job(body, SERVED)
+    assert request.include_usage
+    pieces = rendered(request, _events("a"))
+    last = json.loads(pieces[-2].removeprefix("data: "))
+    assert last["choices"] == [] and last["usage"]["total_tokens"] == 5

@@ -127,7 +127,7 @@ def _parse_openai(job_input: dict[str, Any], served_model: str) -> GenerationReq
 
 #: sampling_params fields the transformers engine (llm-hf) honours; the others only at their default.
 _TRANSFORMERS_SAMPLING = ("max_tokens", "min_tokens", "ignore_eos", "temperature", "top_p", "top_k",
-                          "repetition_penalty", "stop", "seed")
+                          "repetition_penalty", "stop", "seed", "stream_options")
 
 
 def _transformers_request(request: WorkerVllmRequest) -> GenerationRequest:
@@ -152,6 +152,7 @@ def _transformers_request(request: WorkerVllmRequest) -> GenerationRequest:
         prompt=None if chat else request.prompt,
         messages=tuple(messages) if messages is not None else None,
         stream=request.stream,
+        include_usage=bool(params.stream_options and params.stream_options.include_usage),
         prompt_field="messages" if request.messages is not None else "prompt",
         max_tokens_field="sampling_params.max_tokens",
         prefix="sampling_params",

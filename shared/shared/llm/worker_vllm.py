@@ -38,7 +38,7 @@ from shared.llm.inputs import (
     Sampling,
     StructuredOutputs,
 )
-from shared.llm.openai import CHAT_ROUTE, COMPLETIONS_ROUTE
+from shared.llm.openai import CHAT_ROUTE, COMPLETIONS_ROUTE, StreamOptions
 from shared.validation import WorkerInput, markdown_table, problems_from
 
 #: max_tokens of a ``prompt`` request that names none (vLLM's /v1/completions default).
@@ -95,6 +95,9 @@ class VllmSamplingParams(WorkerInput):
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Sampling seed: same seed, same text.")
     logprobs: int | None = Field(None, ge=0, le=MAX_LOGPROBS, description="Log-probabilities of this many top "
                                  "tokens per generated token.")
+    stream_options: StreamOptions | None = Field(None, description="With `stream`: `{\"include_usage\": true}` "
+                                                 "adds a last chunk with the usage (an OpenAI body field; worker-vllm "
+                                                 "merges sampling_params into the body, so it works there too).")
     structured_outputs: StructuredOutputs | None = Field(None, description="Constrain the output to a JSON "
                                                          "schema, a regex or a list of choices (vLLM's guided "
                                                          "decoding).")

@@ -96,3 +96,11 @@ def test_an_invalid_json_schema_is_bad_input_naming_it(fail):
     error = fail({"prompt": "JSON:", "sampling_params": {"structured_outputs": {"json": {"type": "nonsense"}}}})
     assert error["code"] == "BAD_INPUT"
     assert [p["field"] for p in error["problems"]] == ["sampling_params.structured_outputs.json"], error
+
+
+def test_stream_options_in_sampling_params_add_the_usage_chunk(run):
+    request = {"prompt": "Hi", "stream": True,
+               "sampling_params": {"max_tokens": 4, "min_tokens": 4, "stream_options": {"include_usage": True}}}
+    events = sse_events(run(request))
+    usage = json.loads(events[-2])
+    assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == 4
