@@ -46,3 +46,15 @@ def test_check_fails_on_a_stale_error_table(monkeypatch, tmp_path):
     assert docs.main(["check"]) == 1
     assert docs.main(["write"]) == 0 and docs.main(["check"]) == 0
     assert "`UPLOAD_FAILED`" in readme.read_text()
+
+
+def test_every_generated_worker_block_is_current():
+    stale = [str(path) for path, current, fresh in map(docs.rendered_blocks, docs.WORKER_BLOCKS) if current != fresh]
+    assert not stale, f"run `make docs`: {stale}"
+
+
+def test_both_llm_readmes_document_worker_vllms_form_with_its_sampling_params():
+    for worker in ("llm-hf", "llm-vllm"):
+        _, text, _ = docs.rendered_blocks(worker)
+        block = text.split("<!-- worker-vllm-input:start")[1].split("<!-- worker-vllm-input:end")[0]
+        assert "| `sampling_params` |" in block and "| `structured_outputs` |" in block and "| `choice` |" in block

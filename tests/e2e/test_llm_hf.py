@@ -3,6 +3,7 @@ the unmodified openai client and by the runpod client."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -173,3 +174,16 @@ def test_a_body_that_is_not_strict_json_is_a_400_json_answer_and_nothing_hangs(e
     assert response.json()["error"]["code"] == "BAD_INPUT"
     reply = client.chat.completions.create(model=model, messages=MESSAGES, max_tokens=2, extra_body=FIXED_LENGTH)
     assert reply.usage.completion_tokens == 2
+
+
+def test_worker_vllm_native_request_through_the_runpod_client(endpoint, runpod_endpoint):
+    """worker-vllm README "Text Input Formats": {"input": {"prompt": "why sky is blue?", "sampling_params":
+    {"temperature": 0.7, "max_tokens": 100}}}; streamed, its handler yields the SSE text as strings."""
+    runner = runpod_endpoint(endpoint, NAME)
+    request = {"prompt": "why sky is blue?", "sampling_params": {"temperature": 0, "max_tokens": 6, "ignore_eos": True}}
+    [result] = runner.run_sync(request, timeout=60)
+    assert result["object"] == "text_completion" and result["usage"]["completion_tokens"] == 6
+    pieces = list(runner.run({**request, "stream": True}).stream())
+    assert all(isinstance(piece, str) for piece in pieces) and pieces[-1] == "data: [DONE]\n\n"
+    chunks = [json.loads(p.removeprefix("data: ")) for p in "".join(pieces[:-1]).split("\n\n") if p]
+    assert "".join(chunk["choices"][0]["text"] for chunk in chunks) == result["choices"][0]["text"]

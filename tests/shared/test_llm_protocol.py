@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from openai.types import Completion
@@ -12,6 +13,7 @@ from shared.errors import BadInput
 from shared.llm.inputs import DEFAULT_MAX_TOKENS, MAX_STOP_SEQUENCES, GenerateInput, Sampling
 from shared.llm.outputs import Finish, join_text_chunks, render
 from shared.llm.requests import GenerationRequest, ModelsRequest, completion_budget, parse_job
+from shared.llm.worker_vllm import DEFAULT_COMPLETION_MAX_TOKENS, WorkerVllmRequest, parse_worker_vllm
 from shared.validation import json_schema
 
 SERVED = "org/model"
@@ -320,3 +322,105 @@ def test_chunks_carrying_more_than_text_are_never_joined(later):
     earlier = {"text": "a"} if "object" not in later else VLLM_CHAT_DELTA
     assert join_text_chunks(earlier, later) is None
     assert join_text_chunks(later, earlier) is None
+
+
+# --- worker-vllm's native form -------------------------------------------------------------------
+
+
+def test_worker_vllm_prompt_form_stands_for_a_completions_body_with_its_sampling_params():
+    """worker-vllm README, "Text Input Formats":
+    {"input": {"prompt": "why sky is blue?", "sampling_params": {"temperature": 0.7, "max_tokens": 100}}}
+    and its src/handler.py: body = {**sampling_params, "stream": ...} plus the prompt, to /v1/completions."""
+    request = parse_worker_vllm({"prompt": "why sky is blue?", "sampling_params": {"temperature": 0.7,
+                                                                                     "max_tokens": 100}})
+    assert request.route == "/v1/completions"
+    assert request.openai_body(SERVED) == {"model": SERVED, "prompt": "why sky is blue?", "stream": False,
+                                           "temperature": 0.7, "max_tokens": 100}
+
+
+def test_worker_vllm_messages_form_stands_for_a_chat_body():
+    """worker-vllm README: "`messages` ... is proxied to /v1/chat/completions" with the chat template applied."""
+    messages = [{"role": "system", "content": "You are a helpful AI assistant."},
+                {"role": "user", "content": "Can you explain supervised learning?"}]
+    request = parse_worker_vllm({"messages": messages, "sampling_params": {"max_tokens": 100}, "stream": True})
+    assert request.route == "/v1/chat/completions"
+    assert request.openai_body(SERVED) == {"model": SERVED, "messages": messages, "stream": True, "max_tokens": 100}
+
+
+def test_worker_vllm_prompt_with_apply_chat_template_is_one_user_message():
+    request = parse_worker_vllm({"prompt": "hi", "apply_chat_template": True, "sampling_params": {}})
+    assert request.route == "/v1/chat/completions"
+    assert request.openai_body(SERVED)["messages"] == [{"role": "user", "content": "hi"}]
+
+
+def test_a_request_mixing_both_forms_is_refused_naming_each_native_field():
+    found = problems({"prompt": "hi", "max_tokens": 5, "temperature": 0, "sampling_params": {"max_tokens": 5}})
+    assert set(found) == {"max_tokens", "temperature"}
+    assert "sampling_params.max_tokens" in found["max_tokens"]
+
+
+def test_worker_vllm_sampling_params_are_bounded_and_unknown_ones_named():
+    found = problems({"prompt": "hi", "sampling_params": {"n": 0, "top_p": 1.5, "best_of": 2, "stop": [""]}})
+    assert set(found) == {"sampling_params.n", "sampling_params.top_p", "sampling_params.best_of",
+                          "sampling_params.stop"}
+
+
+def test_worker_vllm_structured_outputs_take_exactly_one_constraint():
+    found = problems({"prompt": "hi", "sampling_params": {"structured_outputs": {"regex": "a+", "choice": ["a"]}}})
+    assert list(found) == ["sampling_params.structured_outputs"]
+    assert "exactly one of json, regex, choice" in found["sampling_params.structured_outputs"]
+    assert problems({"prompt": "hi", "sampling_params": {"structured_outputs": {"json": "not a schema"}}}) \
+        == {"sampling_params.structured_outputs.json": "Input should be a valid dictionary"}
+
+
+def test_the_transformers_engine_refuses_per_field_what_it_cannot_do():
+    found = problems({"prompt": "hi", "sampling_params": {
+        "n": 2, "logprobs": 1, "presence_penalty": 0.5, "structured_outputs": {"choice": ["a"]},
+        "stop_token_ids": [1], "temperature": 0.5}})
+    assert set(found) == {"sampling_params.n", "sampling_params.logprobs", "sampling_params.presence_penalty",
+                          "sampling_params.structured_outputs", "sampling_params.stop_token_ids"}
+    assert all("llm-vllm" in reason for reason in found.values())
+
+
+def test_the_transformers_engine_takes_vllm_names_at_their_defaults_and_maps_the_rest():
+    request = parse_job({"prompt": "hi", "sampling_params": {"n": 1, "top_k": -1, "presence_penalty": 0,
+                                                             "temperature": 0, "stop": "x", "seed": 3}}, SERVED)
+    assert (request.api, request.sse, request.prefix) == ("completion", True, "sampling_params")
+    assert request.sampling == Sampling(max_tokens=DEFAULT_COMPLETION_MAX_TOKENS, temperature=0, top_k=0,
+                                        stop=["x"], seed=3)
+    chat = parse_job({"messages": [{"role": "user", "content": "hi"}], "sampling_params": {}}, SERVED)
+    assert chat.api == "chat" and chat.sampling.max_tokens is None  # what the context leaves, as vLLM's chat
+
+
+def test_a_worker_vllm_stream_renders_as_sse_text_ending_with_done():
+    request = parse_job({"prompt": "hi", "stream": True, "sampling_params": {}}, SERVED)
+    pieces = rendered(request, _events("a", "b"))
+    assert all(isinstance(piece, str) and piece.endswith("\n\n") for piece in pieces)
+    assert pieces[-1] == "data: [DONE]\n\n"
+    chunks = [json.loads(piece.removeprefix("data: ")) for piece in pieces[:-1]]
+    assert {chunk["object"] for chunk in chunks} == {"text_completion"}
+    assert "".join(c["choices"][0]["text"] for c in chunks) == "ab"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_the_worker_vllm_form_has_a_json_schema():
+    schema = json_schema(WorkerVllmRequest)
+    assert schema["properties"]["stream"]["default"] is False
+    assert "structured_outputs" in schema["$defs"]["VllmSamplingParams"]["properties"]
+
+
+def test_native_structured_outputs_are_parsed_into_the_request():
+    request = parse_job({"prompt": "x", "structured_outputs": {"json": {"type": "object"}}}, SERVED)
+    assert request.structured_outputs.vllm_params() == {"json": {"type": "object"}}
+    assert set(problems({"prompt": "x", "structured_outputs": {}})) == {"structured_outputs"}
+    assert set(problems({"prompt": "x", "structured_outputs": {"choice": []}})) == {"structured_outputs.choice"}
+
+
+def test_worker_vllm_stream_options_ask_for_a_last_usage_chunk_on_both_workers():
+    body = {"prompt": "hi", "stream": True, "sampling_params": {"stream_options": {"include_usage": True}}}
+    assert parse_worker_vllm(body).openai_body(SERVED)["stream_options"] == {"include_usage": True}
+    request = parse_job(body, SERVED)
+    assert request.include_usage
+    pieces = rendered(request, _events("a"))
+    last = json.loads(pieces[-2].removeprefix("data: "))
+    assert last["choices"] == [] and last["usage"]["total_tokens"] == 5

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool, StringConstraints, ValidationError, field_validator
+from pydantic import Field, StrictBool, StringConstraints, ValidationError, field_validator, model_validator
 
 from shared.errors import BadInput, FieldProblem
 from shared.validation import WorkerInput, problems_from
@@ -19,6 +20,11 @@ MAX_MESSAGES = 1_000
 MAX_STOP_SEQUENCES = 8
 MAX_STOP_CHARS = 128
 MAX_SEED = 2**63 - 1
+
+#: Structured output: a JSON schema's serialized size, a regex's length, and the number of choices.
+MAX_SCHEMA_CHARS = 100_000
+MAX_REGEX_CHARS = 10_000
+MAX_CHOICES = 256
 
 StopSequence = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STOP_CHARS)]
 
@@ -80,6 +86,36 @@ class Sampling(WorkerInput):
         return Sampling.model_validate(self.model_dump(include=set(Sampling.model_fields)))
 
 
+class StructuredOutputs(WorkerInput):
+    """Constrained decoding (vLLM's ``StructuredOutputsParams``): the output matches exactly one of these."""
+
+    json_schema: dict[str, Any] | None = Field(
+        None, alias="json", description=f"A JSON Schema the output must validate against "
+        f"(at most {MAX_SCHEMA_CHARS} characters serialized).")
+    regex: str | None = Field(None, min_length=1, max_length=MAX_REGEX_CHARS,
+                              description="A regular expression the whole output must match.")
+    choice: list[str] | None = Field(None, min_length=1, max_length=MAX_CHOICES,
+                                     description="The output is exactly one of these strings.")
+
+    @field_validator("json_schema")
+    @classmethod
+    def _schema_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value)) > MAX_SCHEMA_CHARS:
+            raise ValueError(f"is over {MAX_SCHEMA_CHARS} characters serialized")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> StructuredOutputs:
+        given = [name for name in ("json_schema", "regex", "choice") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of json, regex, choice")
+        return self
+
+    def vllm_params(self) -> dict[str, Any]:
+        """The keyword arguments of vLLM's ``StructuredOutputsParams``."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
 class GenerateInput(Sampling):
     """The native input of both LLM workers (``{"input": {...}}``): exactly one of prompt or messages."""
 
@@ -91,6 +127,9 @@ class GenerateInput(Sampling):
     )
     stream: StrictBool = Field(False, description="Yield text as it is generated (what is made while a chunk is being "
                                             "sent comes in the next one) instead of one result at the end.")
+    structured_outputs: StructuredOutputs | None = Field(
+        None, description="Constrain the text to a JSON schema (`json`), a `regex` or one of a list of strings "
+        "(`choice`), as vLLM's structured outputs; llm-vllm only (llm-hf refuses it).")
 
 
 def parse_generate(data: Any, *, prefix: str = "") -> GenerateInput:

@@ -35,6 +35,7 @@ from shared.llm.openai import (
     now,
 )
 from shared.llm.requests import GenerationRequest
+from shared.llm.worker_vllm import as_sse
 from shared.stream_coalescing import coalesced
 
 
@@ -76,9 +77,10 @@ async def render(request: GenerationRequest, events: AsyncIterator[Event], model
     async with contextlib.aclosing(events):
         if request.stream:
             # Closed before ``events``: its reading task must stop iterating them first.
-            async with contextlib.aclosing(coalesced(_stream(request, events, model), join_text_chunks)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
+            chunks = coalesced(_stream(request, events, model), join_text_chunks)
+            async with contextlib.aclosing(as_sse(chunks) if request.sse else chunks) as pieces:
+                async for piece in pieces:
+                    yield piece
         else:
             yield await _whole(request, events, model)
 

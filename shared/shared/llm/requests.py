@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared.errors import BadInput, FieldProblem
-from shared.llm.inputs import ChatMessage, Sampling, min_tokens_problems, parse_generate, resolve_max_tokens
+from shared.llm.inputs import (
+    ChatMessage,
+    Sampling,
+    StructuredOutputs,
+    min_tokens_problems,
+    parse_generate,
+    resolve_max_tokens,
+)
 from shared.llm.openai import (
     CHAT_ROUTE,
     COMPLETIONS_ROUTE,
@@ -14,6 +21,12 @@ from shared.llm.openai import (
     ROUTES,
     ChatCompletionRequest,
     CompletionRequest,
+)
+from shared.llm.worker_vllm import (
+    DEFAULT_COMPLETION_MAX_TOKENS,
+    WorkerVllmRequest,
+    is_worker_vllm_form,
+    parse_worker_vllm,
 )
 from shared.validation import parse
 
@@ -36,6 +49,10 @@ class GenerationRequest:
     max_tokens_field: str = "max_tokens"
     #: Where the sampling fields sit in the job input ("" native, "openai_input" for OpenAI routes).
     prefix: str = ""
+    #: Stream chunks go out as server-sent-event text (worker-vllm's form), not as objects.
+    sse: bool = False
+    #: Constrained decoding (native input; llm-vllm only).
+    structured_outputs: StructuredOutputs | None = None
 
     def chat(self) -> list[dict[str, str]] | None:
         """The messages as the dicts tokenizers' chat templates take."""
@@ -54,6 +71,8 @@ def parse_job(job_input: Any, served_model: str) -> GenerationRequest | ModelsRe
     every bad field."""
     if isinstance(job_input, dict) and "openai_route" in job_input:
         return _parse_openai(job_input, served_model)
+    if is_worker_vllm_form(job_input):
+        return _transformers_request(parse_worker_vllm(job_input))
     native = parse_generate(job_input)
     return GenerationRequest(
         api="native",
@@ -62,6 +81,7 @@ def parse_job(job_input: Any, served_model: str) -> GenerationRequest | ModelsRe
         messages=tuple(native.messages) if native.messages else None,
         stream=native.stream,
         prompt_field="prompt" if native.prompt is not None else "messages",
+        structured_outputs=native.structured_outputs,
     )
 
 
@@ -102,6 +122,41 @@ def _parse_openai(job_input: dict[str, Any], served_model: str) -> GenerationReq
         prompt_field="openai_input.prompt",
         max_tokens_field="openai_input.max_tokens",
         prefix="openai_input",
+    )
+
+
+#: sampling_params fields the transformers engine (llm-hf) honours; the others only at their default.
+_TRANSFORMERS_SAMPLING = ("max_tokens", "min_tokens", "ignore_eos", "temperature", "top_p", "top_k",
+                          "repetition_penalty", "stop", "seed", "stream_options")
+
+
+def _transformers_request(request: WorkerVllmRequest) -> GenerationRequest:
+    """worker-vllm's form as llm-hf serves it: what the transformers engine cannot do is refused per field."""
+    params = request.sampling_params
+    defaults = type(params)()
+    refused = [FieldProblem(f"sampling_params.{name}", "is not supported by llm-hf (the transformers engine); "
+                            "serve the model with llm-vllm for it", getattr(params, name))
+               for name in sorted(params.model_fields_set - set(_TRANSFORMERS_SAMPLING))
+               if getattr(params, name) != getattr(defaults, name)]
+    if refused:
+        raise BadInput(refused)
+    chat = request.route == CHAT_ROUTE
+    max_tokens = params.max_tokens if params.max_tokens is not None or chat else DEFAULT_COMPLETION_MAX_TOKENS
+    sampling = Sampling(max_tokens=max_tokens, min_tokens=params.min_tokens, ignore_eos=params.ignore_eos,
+                        temperature=params.temperature, top_p=params.top_p, top_k=max(params.top_k, 0),
+                        repetition_penalty=params.repetition_penalty, stop=params.stop, seed=params.seed)
+    messages = request.chat()
+    return GenerationRequest(
+        api="chat" if chat else "completion",
+        sampling=sampling,
+        prompt=None if chat else request.prompt,
+        messages=tuple(messages) if messages is not None else None,
+        stream=request.stream,
+        include_usage=bool(params.stream_options and params.stream_options.include_usage),
+        prompt_field="messages" if request.messages is not None else "prompt",
+        max_tokens_field="sampling_params.max_tokens",
+        prefix="sampling_params",
+        sse=True,
     )
 
 

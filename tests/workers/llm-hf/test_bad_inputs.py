@@ -135,3 +135,10 @@ def test_a_1_mb_openai_model_name_is_echoed_cut(run_guarded, envelope):
     [problem] = body["problems"]
     assert problem["field"] == "openai_input.model"
     assert len(problem["value"]) == MAX_ECHO_CHARS + 3
+
+
+def test_structured_outputs_are_refused_naming_the_field(run_guarded, envelope, no_generation):
+    error = envelope(run_guarded({"prompt": "JSON:", "structured_outputs": {"choice": ["a", "b"]}}))
+    assert error["code"] == "BAD_INPUT"
+    assert [p["field"] for p in error["problems"]] == ["structured_outputs"]
+    assert "llm-vllm" in error["problems"][0]["reason"]

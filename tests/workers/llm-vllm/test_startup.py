@@ -59,9 +59,11 @@ def test_missing_model_path_answers_the_job_not_ready_with_the_fix(tmp_path):
 
 
 def test_invalid_engine_settings_are_answered_to_the_job_naming_the_variables(tmp_path, tiny_llm_dir):
-    worker = start_worker(tmp_path, *ONE_JOB, MODEL_PATH=str(tiny_llm_dir), MAX_NUM_SEQS="many", DTYPE="float8")
+    worker = start_worker(tmp_path, *ONE_JOB, MODEL_PATH=str(tiny_llm_dir), MAX_NUM_SEQS="many", DTYPE="float8",
+                          VLLM_EXTRA_ARGS="--no-such-option 1")
     line = answered_not_ready(worker, 180)
     assert "invalid engine settings" in line and "MAX_NUM_SEQS='many'" in line and "DTYPE='float8'" in line
+    assert "VLLM_EXTRA_ARGS='--no-such-option 1': unrecognized arguments: --no-such-option" in line
     assert "change or unset the variables named" in line
 
 

@@ -10,11 +10,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import StartupError
+from shared.errors import BadInput, StartupError
 from shared.llm.inputs import Sampling
 from shared.llm.openai import model_list
 from shared.llm.outputs import render
-from shared.llm.requests import ModelsRequest, parse_job
+from shared.llm.requests import GenerationRequest, ModelsRequest, parse_job
 from worker_llm_hf.loading import LoadedModel, load, model_path
 from worker_llm_hf.prompting import PromptBuilder
 
@@ -61,6 +61,9 @@ class LlmHf:
     async def handler(self, job: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         served = self.loaded.served_name
         request = parse_job(job.get("input"), served)
+        if isinstance(request, GenerationRequest) and request.structured_outputs is not None:
+            raise BadInput.field("structured_outputs", "is not supported by llm-hf (the transformers engine); "
+                                 "serve the model with llm-vllm for it")
         if isinstance(request, ModelsRequest):
             yield model_list(served)
             return

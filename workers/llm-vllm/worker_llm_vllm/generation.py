@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from shared.errors import BadInput
+from shared.llm.inputs import StructuredOutputs
 from shared.llm.outputs import Event, Finish
 from shared.llm.requests import GenerationRequest, completion_budget
 
@@ -31,6 +32,8 @@ async def events(engine: Any, request: GenerationRequest, request_id: str) -> As
     # The shared contract's budget: a min_tokens the context cannot hold is refused, as llm-hf refuses it.
     max_tokens = completion_budget(request, len(prompt_ids), engine.model_config.max_model_len)
     params = sampling_params(request, max_tokens)
+    if request.structured_outputs is not None:
+        await asyncio.to_thread(check_structured_outputs, engine, request.structured_outputs)
     generated = 0
     async for output in engine.generate(TokensPrompt(prompt_token_ids=prompt_ids), params, request_id):
         completion = output.outputs[0]
@@ -42,6 +45,22 @@ async def events(engine: Any, request: GenerationRequest, request_id: str) -> As
                 raise GenerationFailed(f"the engine ended request {request_id} with {completion.finish_reason!r}")
             yield Finish(completion.finish_reason, len(prompt_ids), generated)
             return
+
+
+def check_structured_outputs(engine: Any, constraint: StructuredOutputs, field: str = "structured_outputs") -> None:
+    """vLLM's own check of the constraint (compiling a JSON schema, a regex), run before generating so a bad
+    one is BAD_INPUT naming the client's field (``<field>.json``...); vLLM would raise it from inside
+    ``generate`` (or answer it on an OpenAI route) without naming it."""
+    from vllm.exceptions import VLLMValidationError
+    from vllm.sampling_params import SamplingParams, StructuredOutputsParams
+
+    params = SamplingParams(structured_outputs=StructuredOutputsParams(**constraint.vllm_params()))
+    try:
+        params._validate_structured_outputs(engine.model_config, engine.vllm_config.structured_outputs_config,
+                                            engine.get_tokenizer())
+    except VLLMValidationError as exc:
+        [kind] = constraint.vllm_params()
+        raise BadInput.field(f"{field}.{kind}", str(exc)) from None
 
 
 def prompt_tokens(tokenizer: Any, request: GenerationRequest) -> list[int]:
@@ -56,9 +75,10 @@ def prompt_tokens(tokenizer: Any, request: GenerationRequest) -> list[int]:
 
 
 def sampling_params(request: GenerationRequest, max_tokens: int) -> Any:
-    from vllm.sampling_params import RequestOutputKind, SamplingParams
+    from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
 
     sampling = request.sampling
+    constraint = request.structured_outputs
     return SamplingParams(
         max_tokens=max_tokens,
         min_tokens=sampling.min_tokens,
@@ -69,5 +89,6 @@ def sampling_params(request: GenerationRequest, max_tokens: int) -> Any:
         repetition_penalty=sampling.repetition_penalty,
         stop=list(sampling.stop) or None,
         seed=sampling.seed,
+        structured_outputs=StructuredOutputsParams(**constraint.vllm_params()) if constraint else None,
         output_kind=RequestOutputKind.DELTA,
     )

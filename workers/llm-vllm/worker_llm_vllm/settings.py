@@ -7,20 +7,31 @@ variable is reported at once, by its name, before the engine starts.
 
 Only the options in `ENGINE_OPTIONS` and `SERVING_OPTIONS` are read: a generic upper-casing of all of
 vLLM's ~300 options would pick up unrelated variables that happen to share a name (``LOG_LEVEL``,
-``MASTER_PORT``, ``HF_TOKEN``: a secret that vLLM would then log with its non-default arguments).
+``MASTER_PORT``, ``HF_TOKEN``: a secret that vLLM would then log with its non-default arguments). Any
+other option goes through the explicit escape hatch ``VLLM_EXTRA_ARGS`` (``vllm serve`` arguments, parsed
+by vLLM's parser: an unknown or invalid one fails startup naming the variable and its value).
+
+Settings of runpod-workers/worker-vllm (newest release v2.25.2: README "Configuration", docs/configuration.md,
+src/args_builder.py) keep their names: its aliases (`ALIASES`), its escape hatch (``VLLM_EXTRA_ARGS``), its
+removed options, logged and ignored as it does (`REMOVED`), and its retired batching knobs, checked and
+ignored (`NO_EFFECT`). The README's settings table is generated from these declarations (`reference`).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shared.errors import StartupError
+
+log = logging.getLogger(__name__)
 
 #: Engine options (vLLM's ``AsyncEngineArgs``) a deployment may set, one env var each.
 ENGINE_OPTIONS = (
@@ -55,6 +66,18 @@ ENGINE_OPTIONS = (
     "async_scheduling",
     "disable_log_stats",
     "enable_log_requests",
+    "tokenizer",
+    "tokenizer_revision",
+    "attention_backend",
+    "hf_overrides",
+    "override_generation_config",
+    "disable_sliding_window",
+    "disable_custom_all_reduce",
+    "max_parallel_loading_workers",
+    "enable_lora",
+    "max_loras",
+    "max_lora_rank",
+    "max_cpu_loras",
 )
 
 #: Options of vLLM's OpenAI serving layer (tools, chat templates, usage details).
@@ -70,6 +93,45 @@ SERVING_OPTIONS = (
 )
 
 OPTIONS = ENGINE_OPTIONS + SERVING_OPTIONS
+
+#: worker-vllm's env names that are not the option's upper-cased name (its ``ENV_ALIASES``) -> the option.
+#: Both names are read; setting both is refused (which one should win is a guess).
+ALIASES = {
+    "OPENAI_SERVED_MODEL_NAME_OVERRIDE": "served_model_name",
+    "CUSTOM_CHAT_TEMPLATE": "chat_template",
+    "TOKENIZER_NAME": "tokenizer",
+}
+
+#: ``vllm serve`` arguments appended after every other setting (worker-vllm's escape hatch, same name).
+EXTRA_ARGS = "VLLM_EXTRA_ARGS"
+#: Options refused in VLLM_EXTRA_ARGS: secrets (the settings are logged at startup) and the baked model.
+_REFUSED_EXTRA = {"--hf-token": "a secret: the model is baked into the image, no token is needed",
+                  "--api-key": "the worker has no HTTP server; RunPod authenticates callers",
+                  "--model": "the model is baked into the image (model.toml)"}
+
+#: worker-vllm settings that change nothing here, checked (so a typo still fails) then ignored: type, least.
+NO_EFFECT: dict[str, tuple[type, float, str]] = {
+    "DEFAULT_BATCH_SIZE": (int, 1, "stream chunks are joined while the previous one is posted "
+                           "(shared/stream_coalescing.py), not batched by count"),
+    "DEFAULT_MIN_BATCH_SIZE": (int, 1, "as DEFAULT_BATCH_SIZE"),
+    "DEFAULT_BATCH_SIZE_GROWTH_FACTOR": (float, 1, "as DEFAULT_BATCH_SIZE"),
+    "RAW_OPENAI_OUTPUT": (bool, 0, "OpenAI stream chunks are always yielded as chunk objects"),
+}
+
+#: Options vLLM removed (worker-vllm's ``REMOVED_FLAGS``): a stale template value is logged and ignored, as
+#: worker-vllm does, rather than keeping a worker from starting.
+REMOVED = {
+    "SWAP_SPACE": "vLLM V1 has no swap space",
+    "ROPE_SCALING": "pass rope_scaling in HF_OVERRIDES",
+    "ROPE_THETA": "pass rope_theta in HF_OVERRIDES",
+    "GUIDED_DECODING_BACKEND": "use STRUCTURED_OUTPUTS_CONFIG",
+    "NUM_LOOKAHEAD_SLOTS": "use SPECULATIVE_CONFIG",
+    "DISABLE_LOG_REQUESTS": "use ENABLE_LOG_REQUESTS=false",
+    "MAX_SEQ_LEN_TO_CAPTURE": "use COMPILATION_CONFIG",
+}
+
+#: worker-vllm settings for the model itself: here the model is baked (model.toml), so they must name it.
+MODEL_NAMES = ("MODEL_NAME",)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -122,25 +184,83 @@ def load(model_path: Path, environ: Mapping[str, str] | None = None, served_name
     environ = os.environ if environ is None else environ
     parser = _parser()
     actions = {action.dest: action for action in parser._actions}
-    given = {env_name(o): environ[env_name(o)] for o in OPTIONS if environ.get(env_name(o), "").strip()}
-    problems: list[str] = []
+    given = {name: environ[name] for name in _read_names() if environ.get(name, "").strip()}
+    problems = _alias_conflicts(given) + _no_effect_problems(environ) + _model_name_problems(environ, served_name)
+    _log_removed(environ)
     argv = ["--model", str(model_path)]
-    if served_name and "SERVED_MODEL_NAME" not in given:
+    if served_name and not {"SERVED_MODEL_NAME", "OPENAI_SERVED_MODEL_NAME_OVERRIDE"} & given.keys():
         argv += ["--served-model-name", served_name]
-    for option in OPTIONS:
-        name = env_name(option)
-        if name not in given:
-            continue
+    for name, value in given.items():
         try:
-            words = _argv_for(actions[option], given[name])
+            words = _extra_words(value) if name == EXTRA_ARGS else _argv_for(actions[option_of(name)], value)
             _parse(parser, ["--model", str(model_path), *words])  # alone, so each bad variable is named
         except _ParseError as exc:
-            problems.append(f"{name}={given[name]!r}: {exc}")
+            problems.append(f"{name}={value!r}: {exc}")
             continue
         argv += words
     if problems:
         raise EngineSettingsError(problems)
     return EngineSettings(args=_parse(parser, argv), given=given)
+
+
+def option_of(name: str) -> str:
+    """The vLLM option an env var sets (its alias target, or its lower-cased name)."""
+    return ALIASES.get(name, name.lower())
+
+
+def _read_names() -> list[str]:
+    """Every env var read as a vLLM option, in the order they are applied (the escape hatch last)."""
+    return [*map(env_name, OPTIONS), *ALIASES, EXTRA_ARGS]
+
+
+def _alias_conflicts(given: dict[str, str]) -> list[str]:
+    return [f"{alias}={given[alias]!r}: {env_name(option)} is set too ({given[env_name(option)]!r}); set one"
+            for alias, option in ALIASES.items() if alias in given and env_name(option) in given]
+
+
+def _no_effect_problems(environ: Mapping[str, str]) -> list[str]:
+    problems = []
+    for name, (kind, least, _) in NO_EFFECT.items():
+        value = environ.get(name, "").strip()
+        if not value:
+            continue
+        if kind is bool:
+            if value.lower() not in _TRUE | _FALSE:
+                problems.append(f"{name}={value!r}: must be one of {sorted(_TRUE | _FALSE)}")
+            continue
+        try:
+            number = kind(value)
+        except ValueError:
+            problems.append(f"{name}={value!r}: must be a{'n integer' if kind is int else ' number'}")
+            continue
+        if number < least:
+            problems.append(f"{name}={value!r}: must be >= {least:g}")
+    return problems
+
+
+def _model_name_problems(environ: Mapping[str, str], served_name: str | None) -> list[str]:
+    """worker-vllm downloads MODEL_NAME; this image serves its baked model, so MODEL_NAME may only name it."""
+    return [f"{name}={environ[name]!r}: this image serves its baked model {served_name!r} (model.toml); "
+            "bake the other model into an image of its own, or unset it"
+            for name in MODEL_NAMES if environ.get(name, "").strip() and environ[name].strip() != served_name]
+
+
+def _log_removed(environ: Mapping[str, str]) -> None:
+    for name, instead in REMOVED.items():
+        if environ.get(name, "").strip():
+            log.warning("%s is ignored: vLLM removed this option (%s)", name, instead)
+
+
+def _extra_words(value: str) -> list[str]:
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        raise _ParseError(f"not a shell-quoted argument list: {exc}") from None
+    for word in words:
+        flag = word.split("=", 1)[0]
+        if flag in _REFUSED_EXTRA:
+            raise _ParseError(f"{flag} is not accepted: {_REFUSED_EXTRA[flag]}")
+    return words
 
 
 def check(settings: EngineSettings) -> Any:
@@ -160,7 +280,8 @@ def _pydantic_problem(error: Any, given: dict[str, str]) -> str:
     option = str(error["loc"][-1]) if error["loc"] else ""
     reason = _env_words(error["msg"].removeprefix("Value error, "))
     if option in OPTIONS:
-        return f"{env_name(option)}={given.get(env_name(option), '(default)')!r}: {reason}"
+        name = next((n for n in given if n != EXTRA_ARGS and option_of(n) == option), env_name(option))
+        return f"{name}={given.get(name, '(default)')!r}: {reason}"
     return f"{reason} (settings given: {_listing(given)})"
 
 
@@ -209,3 +330,34 @@ def _env_words(message: str) -> str:
 
 def _listing(given: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in given.items()) or "none"
+
+
+#: Settings of the worker itself (shared.serving, shared.settings), listed with the engine's.
+WORKER_SETTINGS = {
+    "MODEL_PATH": "the model folder (the image sets `/model`)",
+    "MAX_CONCURRENCY": "jobs one worker takes at once (default 30, as worker-vllm); vLLM runs MAX_NUM_SEQS of "
+                       "them per step and queues the rest",
+    "LOG_LEVEL": "the worker's log level",
+}
+
+
+def reference() -> str:
+    """The README's settings table, one row per variable read, generated from the declarations above (no
+    vLLM import: option names are vLLM's, their values are checked by vLLM's parser at startup)."""
+    rows = ["| variable | what it sets | notes |", "|---|---|---|"]
+    for option in OPTIONS:
+        kind = "OpenAI serving" if option in SERVING_OPTIONS else "engine"
+        rows.append(f"| `{env_name(option)}` | `--{option.replace('_', '-')}` | {kind} |")
+    for alias, option in ALIASES.items():
+        rows.append(f"| `{alias}` | `--{option.replace('_', '-')}` | worker-vllm's name for "
+                    f"`{env_name(option)}`; set one of the two |")
+    rows.append(f"| `{EXTRA_ARGS}` | any `vllm serve` arguments, shell-quoted | applied last; checked by vLLM's "
+                f"parser; refused: {', '.join(f'`{flag}`' for flag in _REFUSED_EXTRA)} |")
+    rows += [f"| `{name}` | nothing | must name the baked model, if set (worker-vllm downloads it) |"
+             for name in MODEL_NAMES]
+    rows += [f"| `{name}` | nothing | worker-vllm's; checked ({kind.__name__}{'' if kind is bool else f' >= {least:g}'}"
+             f") and ignored: {why} |" for name, (kind, least, why) in NO_EFFECT.items()]
+    rows += [f"| `{name}` | nothing | removed from vLLM, logged and ignored (as worker-vllm): {instead} |"
+             for name, instead in REMOVED.items()]
+    rows += [f"| `{name}` | the worker | {what} |" for name, what in WORKER_SETTINGS.items()]
+    return "\n".join(rows)

@@ -3,6 +3,8 @@ OpenAI-compatible input."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -10,16 +12,18 @@ import threading
 import tomllib
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import shared.settings
-from shared.errors import DeviceFailure, NotReady, WorkerError
+from shared.errors import BadInput, DeviceFailure, NotReady, WorkerError
 from shared.llm.outputs import render
 from shared.llm.requests import parse_job
+from shared.llm.worker_vllm import WorkerVllmRequest, as_sse, is_worker_vllm_form, parse_worker_vllm
 from worker_llm_vllm import generation, openai_routes, settings
 from worker_llm_vllm.engine import EngineDead, EngineHost
-from worker_llm_vllm.engine_errors import exception_error
+from worker_llm_vllm.engine_errors import OPENAI_INPUT, exception_error
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,14 @@ def exit_on_engine_death(reason: str) -> None:
     """Leave the process with a non-zero status once in-flight jobs have reported the failure."""
     print(f"llm-vllm: exiting with status {ENGINE_DIED_EXIT}: {reason}", file=sys.stderr, flush=True)
     threading.Timer(ENGINE_DIED_GRACE_S, os._exit, args=(ENGINE_DIED_EXIT,)).start()
+
+
+def worker_vllm_field(openai_field: str) -> str:
+    """Where a field of the OpenAI body built from worker-vllm's form sits in that form's job input."""
+    name = openai_field.removeprefix(OPENAI_INPUT).removeprefix(".")
+    if name.split(".")[0] in ("prompt", "messages"):
+        return name
+    return f"sampling_params.{name}" if name else "sampling_params"
 
 
 class VllmWorker:
@@ -77,10 +89,32 @@ class VllmWorker:
             async for chunk in openai_routes.respond(host, job_input, request_id):
                 yield chunk
             return
+        if is_worker_vllm_form(job_input):
+            async for piece in self._worker_vllm(host, parse_worker_vllm(job_input), request_id):
+                yield piece
+            return
         request = parse_job(job_input, self.served_model)
         events = host.stream(generation.events(host.engine, request, request_id))
         async for chunk in render(request, events, self.served_model):
             yield chunk
+
+    async def _worker_vllm(self, host: EngineHost, request: WorkerVllmRequest, request_id: str
+                           ) -> AsyncIterator[dict[str, Any] | str]:
+        """worker-vllm's form as worker-vllm serves it: the OpenAI route it stands for, answered by vLLM's
+        serving layer; a stream as SSE text. Field paths in errors are the client's (sampling_params.*)."""
+        constraint = request.sampling_params.structured_outputs
+        if constraint is not None:
+            await asyncio.to_thread(generation.check_structured_outputs, host.engine, constraint,
+                                    "sampling_params.structured_outputs")
+        job_input = {"openai_route": request.route, "openai_input": request.openai_body(self.served_model)}
+        chunks = openai_routes.respond(host, job_input, request_id)
+        pieces = as_sse(chunks) if request.stream else chunks
+        try:
+            async with contextlib.aclosing(pieces):
+                async for piece in pieces:
+                    yield piece
+        except BadInput as exc:
+            raise BadInput([replace(p, field=worker_vllm_field(p.field)) for p in exc.problems]) from exc
 
     def engine_error(self, exc: BaseException) -> WorkerError | None:
         """vLLM's exceptions as typed errors (worker_llm_vllm.engine_errors); shared.guard.guard asks it."""
