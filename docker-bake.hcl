@@ -71,9 +71,11 @@ group "default" {
   targets = ["worker"]
 }
 
+# The repository's licence (LICENSE) on every image; each baked model's own licence has its label above.
 target "_common" {
   context   = "."
   platforms = ["linux/amd64"]
+  labels    = { "org.opencontainers.image.licenses" = "Apache-2.0" }
 }
 
 target "worker" {

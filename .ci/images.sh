@@ -117,6 +117,10 @@ if grep -rlF "$HF_TOKEN" "$CI_DOCKER_DIR/registry" >&2; then
 fi
 done_phase "secret check"
 
+phase "each image holds exactly its lock's package versions (two builds of one commit: the same set)"
+$PY .ci/image_packages.py --registry "$REGISTRY" --tag "$TAG" "${WORKERS[@]}"
+done_phase "package set vs locks"
+
 phase "each pushed image answers its test_input.json (and a job per extra model) through the job loop"
 PYTHONPATH=. $PY .ci/smoke_images.py --registry "$REGISTRY" --tag "$TAG" "${WORKERS[@]}" 2>"$LOGS/smoke.log" \
     || { tail -n 80 "$LOGS/smoke.log" >&2; exit 1; }

@@ -18,12 +18,16 @@ ENV HF_HUB_OFFLINE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 ARG WORKER
-# The worker's pins and `shared`, unless its base installed them its own way (llm-vllm: without
-# resolution over the packages of vLLM's image).
+# The worker's lock (`make lock`, .ci/locks.py): every package the image adds to its base, exact version
+# and hash, installed without resolution, so two builds of one commit install the same set; what the base
+# carries (torch, vLLM) is left out of the lock and stays the base's build. Then `shared`, without its
+# dependencies (they are in the lock, or the base's, as pydantic in vLLM's image).
 RUN --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=bind,source=workers/${WORKER}/requirements.txt,target=/tmp/requirements.txt \
+    --mount=type=bind,source=workers/${WORKER}/requirements.lock,target=/tmp/requirements.lock \
     --mount=type=bind,source=shared,target=/tmp/shared,rw \
-    python -c "import shared.serving" 2>/dev/null || pip install -r /tmp/requirements.txt /tmp/shared
+    pip install --require-hashes --no-deps -r /tmp/requirements.lock \
+    && pip install --no-deps /tmp/shared \
+    && python -c "import runpod, shared.serving"
 # After the dependencies, so a new model reinstalls nothing. --link: the weights layer does not depend
 # on the layers under it, so it is reused (and not pushed again) when the base or a dependency changes.
 # The whole of `weights` on purpose: a scratch image of the baked model folders only (/model, /vae...).

@@ -242,3 +242,4 @@ def test_buildx_labels_each_image_with_its_source_and_each_baked_model_with_its_
         assert labels[f"workers.{table}.license"] == model[table]["license"]
     assert printed["target"]["llm-hf"]["labels"]["workers.model.license"] == "llama3.2"
     assert not [k for k in printed["target"]["progress-demo"]["labels"] if k.startswith("workers.")]
+    assert {t["labels"]["org.opencontainers.image.licenses"] for t in printed["target"].values()} == {"Apache-2.0"}

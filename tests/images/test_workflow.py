@@ -23,10 +23,18 @@ def changed():
     return load_ci_module("changed_workers")
 
 
-def test_runs_on_pushes_to_main_and_tags_only(workflow):
+def test_pushes_on_main_and_tags_and_builds_without_pushing_on_pull_requests_touching_the_images(workflow):
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
     assert triggers["push"] == {"branches": ["main"], "tags": ["v*"]}
-    assert "pull_request" not in triggers
+    assert {"workers/**", "shared/**", "docker-bake.hcl"} <= set(triggers["pull_request"]["paths"])
+    steps = {step.get("name", step.get("uses")): step for step in workflow["jobs"]["bake"]["steps"]}
+    for pushing in ("Bake and push", "docker/login-action@v4", "Summary"):
+        assert steps[pushing]["if"] == "github.event_name != 'pull_request'", pushing
+    assert steps["Bake (pull request, not pushed)"]["run"].startswith('make build WORKER="$WORKER"')
+    assert "--load" in steps["Bake (pull request, not pushed)"]["run"]
+    assert ".ci/image_packages.py" in steps["The image holds its lock's package versions"]["run"]
+    before = workflow["jobs"]["changes"]["steps"][1]["env"]["BEFORE"]
+    assert "github.event.pull_request.base.sha" in before
 
 
 def test_bakes_one_matrix_job_per_changed_worker_through_make_push(workflow):
@@ -35,7 +43,7 @@ def test_bakes_one_matrix_job_per_changed_worker_through_make_push(workflow):
     steps = {step.get("name", step.get("uses")): step for step in bake["steps"]}
     assert steps["Bake and push"]["run"].startswith('make push WORKER="$WORKER"')
     assert steps["Bake and push"]["env"]["CACHE"].endswith("'registry' }}")
-    assert "docker/setup-buildx-action@v3" in steps and "docker/login-action@v3" in steps
+    assert "docker/setup-buildx-action@v4" in steps and "docker/login-action@v4" in steps
     assert next(iter(steps)) == "Free runner disk"
 
 
