@@ -129,7 +129,7 @@ class GenerateInput(Sampling):
                                             "sent comes in the next one) instead of one result at the end.")
     structured_outputs: StructuredOutputs | None = Field(
         None, description="Constrain the text to a JSON schema (`json`), a `regex` or one of a list of strings "
-        "(`choice`), as vLLM's structured outputs; llm-vllm only (llm-hf refuses it).")
+        "(`choice`), as vLLM's structured outputs; only a vLLM engine serves it (the transformers worker refuses it).")
 
 
 def parse_generate(data: Any, *, prefix: str = "") -> GenerateInput:
