@@ -1,11 +1,11 @@
 """Child process of the cold-start benchmark: a worker's start path, phase by phase, or the floor.
 
 ``python -X importtime -m devkit.bench.cold_start_probe worker <package> '<job input json>'`` does what
-``serve()`` does before its first job (import the worker's ``__main__``, CUDA init, ``setup()``, import
-the job loop) and then runs one job through the guarded handler. ``... floor <model dir>`` imports torch
-and loads every safetensors file of the model raw. Each phase prints a marker line on stderr, where
-``-X importtime`` writes too, so the parent can split import time by phase; the result is one stdout
-line after ``RESULT``.
+``serve()`` does before its first job (import the worker's ``__main__``, start the weights prefetch,
+CUDA init, ``setup()``, import the job loop) and then runs one job through the guarded handler.
+``... floor <model dir>`` imports torch and loads every safetensors file of the model raw. Each phase
+prints a marker line on stderr, where ``-X importtime`` writes too, so the parent can split import time
+by phase; the result is one stdout line after ``RESULT``.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ def worker(package: str, job_input: dict) -> dict:
     times = {"imports": mark("imports")}
     main = importlib.import_module(f"{package}.__main__")
     instance = find_worker(main)()
+    from shared import prefetch  # what serve() starts before setup(): the weights read while it imports
+
+    prefetch.start(getattr(instance, "weight_folders", ()))
     times["cuda_init"] = mark("cuda_init")
     cuda_init()
     times["model_load"] = mark("model_load")

@@ -53,6 +53,9 @@ class VllmWorker:
     #: the rest wait in vLLM's queue). MAX_CONCURRENCY overrides it.
     max_concurrency = 30
 
+    #: Read into the page cache while setup() imports (shared.prefetch).
+    weight_folders = ("MODEL_PATH",)
+
     def __init__(self, on_engine_death: Callable[[str], None] = exit_on_engine_death):
         self._on_engine_death = on_engine_death
         self.host: EngineHost | None = None
