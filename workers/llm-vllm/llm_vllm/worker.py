@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import tomllib
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import shared.settings
-from llm_vllm import generation, openai_routes, settings
+from llm_vllm import compile_cache, generation, openai_routes, settings
 from llm_vllm.engine import EngineDead, EngineHost
 from llm_vllm.engine_errors import exception_error
 from shared.errors import DeviceFailure, NotReady, WorkerError
@@ -62,7 +63,10 @@ class VllmWorker:
 
     def setup(self) -> None:
         path = shared.settings.folder("MODEL_PATH", holds="config.json")
+        compile_cache.place()  # before vLLM is imported: it reads VLLM_CACHE_ROOT
+        started = time.perf_counter()
         engine_settings = settings.load(path, served_name=model_id())
+        log.info("start phase: vLLM imports and settings %.2f s", time.perf_counter() - started)
         log.info("starting vLLM on %s with %s", path, engine_settings.given or "vLLM's default settings")
         self.host = EngineHost(engine_settings, on_death=self._on_engine_death)
         self.host.start()
