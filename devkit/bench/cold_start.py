@@ -6,6 +6,7 @@ Imports are counted wherever they happen (``-X importtime``), so a library impor
 ``setup()`` counts as import time, not as model load; the heaviest top-level imports are listed. Every
 probe starts with the model's files dropped from the page cache, as in a fresh container, and the
 worker runs twice: as served (the weights prefetch on, shared.prefetch) and with ``WEIGHTS_PREFETCH=0``.
+progress-demo's ready time is its real start command to its first job take (devkit.bench.cold_start_ready).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from devkit.bench import through_endpoint
+from devkit.bench import cold_start_ready, through_endpoint
 from devkit.bench.cold_start_probe import MARK, RESULT
 from devkit.bench.results import BenchResult, Figure, Target
 from devkit.bench.through_endpoint import REPO
@@ -36,6 +37,10 @@ FIRST_JOBS: dict[str, dict[str, Any]] = {
     "sdxl": {"prompt": "a lighthouse", "width": 64, "height": 64, "num_inference_steps": 2},
 }
 HEAVIEST = 8
+
+#: The worker with no model whose ready time the issue bounds, and the bound (seconds).
+READY_WORKER = "progress-demo"
+READY_TARGET_S = 0.5
 
 #: Env vars naming the folders a worker loads weights from (shared.prefetch reads the same ones).
 WEIGHT_ENVS = ("MODEL_PATH", "VAE_PATH", "REFINER_PATH")
@@ -160,7 +165,17 @@ def run(quick: bool = False) -> BenchResult:
         measured = measure(worker)
         result.details[worker] = measured
         result.figures.extend(figures(worker, measured))
+    result.figures.append(ready_figure(READY_WORKER))
     return result
+
+
+def ready_figure(worker: str) -> Figure:
+    """The worker's start command to its first job take, against a fresh ``import runpod``."""
+    env = through_endpoint.worker_env(worker)
+    floor = cold_start_ready.floor_s(env, str(REPO))
+    ready = cold_start_ready.ready_s(worker.replace("-", "_"), env, str(REPO))
+    return Figure(f"{worker}: ready (start command to first job take)", ready, "s", floor, "import runpod",
+                  ready / floor, "value / baseline", Target("value", "<=", READY_TARGET_S))
 
 
 def figures(worker: str, measured: dict[str, Any]) -> list[Figure]:

@@ -70,3 +70,10 @@ def test_figures_compare_each_phase_with_the_floors_and_the_prefetch_with_none()
     assert found["llm-hf: weights / engine start (imports excluded)"].ratio == 10.0
     assert found["llm-hf: first job (imports excluded)"].baseline is None
     assert found["llm-hf: start to first job done, weights prefetch on"].ratio == 0.8
+
+
+def test_ready_is_measured_from_the_start_command_to_the_first_job_take():
+    # ready_s raises unless the real `python -m progress_demo` reached the SDK's job take (single or batch).
+    figure = cold_start.ready_figure("progress-demo")
+    assert figure.value > 0 and figure.baseline > 0 and figure.baseline_name == "import runpod"
+    assert figure.target is not None and figure.target.bound == cold_start.READY_TARGET_S
