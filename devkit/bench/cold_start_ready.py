@@ -5,6 +5,10 @@ variables RunPod sets in a serverless container (devkit.endpoint.workers) pointe
 answers every job take (``job-take``, or ``job-take-batch`` at a concurrency above 1) with 204 (no job,
 as RunPod's job-take does when the queue is empty) and every
 ping with 200; the first take's arrival is the moment the worker could have started a job.
+
+``python -m devkit.bench.cold_start_ready <image>`` does the same for a built image: ``docker run`` of its
+own start command on the host network (as CI's image smoke test runs it, .ci/container_worker.py) to its
+first job take, against ``docker run`` of the same image importing runpod (the same container start).
 """
 
 from __future__ import annotations
@@ -71,20 +75,47 @@ def runpod_env(base_url: str) -> dict[str, str]:
 
 def ready_s(package: str, env: dict[str, str], cwd: str) -> float:
     """Seconds from spawning ``python -m package`` to its first job take; the worker is stopped after."""
+    state = os.path.join(env.get("TMPDIR", "/tmp"), f"cold-start-ready-{os.getpid()}")
+    return command_ready_s([sys.executable, "-m", package], {**env, "WORKER_STATE_DIR": state}, cwd)
+
+
+def image_command(image: str, env: dict[str, str]) -> list[str]:
+    """``docker run`` of ``image``'s own start command, with RunPod's variables (their values passed through
+    the docker client's environment, as .ci/container_worker.py does) on the host network."""
+    names = sorted(name for name in env if name.startswith("RUNPOD_"))
+    return ["docker", "run", "--rm", "--network", "host", "--shm-size", "1g",
+            *(arg for name in names for arg in ("--env", name)), image]
+
+
+def image_ready_s(image: str, cwd: str) -> float:
+    """Seconds from ``docker run`` of a pulled image to its first job take (the container start included)."""
+    env = {**os.environ, **runpod_env("http://127.0.0.1:0")}  # only the names matter here
+    return command_ready_s(image_command(image, env), dict(os.environ), cwd)
+
+
+def image_floor_s(image: str, cwd: str) -> float:
+    """Seconds ``docker run`` of the same image takes to import the runpod SDK and exit (same container start)."""
+    spawned = time.time()
+    subprocess.run(["docker", "run", "--rm", image, "python", "-c", "import runpod"], cwd=cwd, check=True,
+                   timeout=READY_TIMEOUT_S, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.time() - spawned
+
+
+def command_ready_s(command: list[str], env: dict[str, str], cwd: str) -> float:
+    """Seconds from spawning ``command`` (a worker's start) to its first job take; stopped after."""
     server = _StandIn()
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    state = os.path.join(env.get("TMPDIR", "/tmp"), f"cold-start-ready-{os.getpid()}")
-    full_env = {**env, **runpod_env(f"http://127.0.0.1:{server.server_address[1]}"), "WORKER_STATE_DIR": state}
+    full_env = {**env, **runpod_env(f"http://127.0.0.1:{server.server_address[1]}")}
     spawned = time.time()
-    process = subprocess.Popen([sys.executable, "-m", package], cwd=cwd, env=full_env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=cwd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
     try:
         while not server.first_take.wait(0.01):
             if process.poll() is not None:
-                raise RuntimeError(f"{package} exited ({process.returncode}) before its first job take: "
+                raise RuntimeError(f"{command[-1]} exited ({process.returncode}) before its first job take: "
                                    + process.stderr.read()[-2000:])
             if time.time() - spawned > READY_TIMEOUT_S:
-                raise RuntimeError(f"{package} took no job within {READY_TIMEOUT_S} s")
+                raise RuntimeError(f"{command[-1]} took no job within {READY_TIMEOUT_S} s")
         return server.first_take_at - spawned
     finally:
         process.terminate()
@@ -95,3 +126,13 @@ def ready_s(package: str, env: dict[str, str], cwd: str) -> float:
             process.wait()
         server.shutdown()
         server.server_close()
+
+
+if __name__ == "__main__":
+    # python -m devkit.bench.cold_start_ready <image>: a pulled worker image's ready time, in CI's engine.
+    import json
+
+    image = sys.argv[1]
+    ready, floor = image_ready_s(image, os.getcwd()), image_floor_s(image, os.getcwd())
+    print(json.dumps({"image": image, "ready_s": round(ready, 3), "import_runpod_s": round(floor, 3),
+                      "ratio": round(ready / floor, 2)}))

@@ -77,3 +77,14 @@ def test_ready_is_measured_from_the_start_command_to_the_first_job_take():
     figure = cold_start.ready_figure("progress-demo")
     assert figure.value > 0 and figure.baseline > 0 and figure.baseline_name == "import runpod"
     assert figure.target is not None and figure.target.bound == cold_start.READY_TARGET_S
+
+
+def test_the_image_mode_runs_the_images_own_command_with_runpods_variables_by_name():
+    from devkit.bench import cold_start_ready
+
+    env = {**cold_start_ready.runpod_env("http://127.0.0.1:9"), "HOME": "/root"}
+    command = cold_start_ready.image_command("registry/workers/progress-demo@sha256:abc", env)
+    assert command[:3] == ["docker", "run", "--rm"] and command[-1] == "registry/workers/progress-demo@sha256:abc"
+    assert "--network" in command and command[command.index("--network") + 1] == "host"
+    passed = [command[i + 1] for i, arg in enumerate(command) if arg == "--env"]
+    assert passed == sorted(cold_start_ready.runpod_env("x"))  # names only: values stay out of the command line
