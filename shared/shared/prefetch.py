@@ -80,7 +80,8 @@ def read_all(files: list[Path], budget: int | None) -> int:
     buffer = bytearray(CHUNK_BYTES)
     for path in files:
         if budget is not None and total >= budget:
-            log.info("weights prefetch stopped at %d MiB, half the memory available", total >> 20)
+            log.info("weights prefetch stopped at %d MiB (%.0f%% of the memory available)", total >> 20,
+                     MEMORY_SHARE * 100)
             break
         total += _read_file(path, buffer, None if budget is None else budget - total)
     log.info("weights prefetch: %d MiB from %d files in %.2f s", total >> 20, len(files), time.perf_counter() - started)
