@@ -47,17 +47,19 @@ def start(folder_envs: Iterable[str]) -> threading.Thread | None:
     """Start reading the weight files of the folders ``folder_envs`` name; the thread, None if nothing to read."""
     if not enabled():
         return None
-    files = list(weight_files(_folders(folder_envs)))
-    if not files:
+    folders = _folders(folder_envs)
+    if not folders:
         return None
-    thread = threading.Thread(target=read_all, args=(files, _budget()), name="weights-prefetch", daemon=True)
+    # Listing the files walks the folders (a network volume answers slowly): in the thread too.
+    thread = threading.Thread(target=lambda: read_all(list(weight_files(folders)), _budget()),
+                              name="weights-prefetch", daemon=True)
     thread.start()
     return thread
 
 
 def _folders(folder_envs: Iterable[str]) -> list[Path]:
     raw = (os.environ.get(name, "").strip() for name in folder_envs)
-    return [Path(value) for value in raw if value]
+    return [Path(value) for value in raw if value and Path(value).is_dir()]
 
 
 def weight_files(folders: Iterable[Path]) -> Iterator[Path]:
