@@ -1,11 +1,11 @@
 """Child process of the cold-start benchmark: a worker's start path, phase by phase, or the floor.
 
 ``python -X importtime -m devkit.bench.cold_start_probe worker <package> '<job input json>'`` does what
-``serve()`` does before its first job (import the worker's ``__main__``, CUDA init, ``setup()``, import
-the job loop) and then runs one job through the guarded handler. ``... floor <model dir>`` imports torch
-and loads every safetensors file of the model raw. Each phase prints a marker line on stderr, where
-``-X importtime`` writes too, so the parent can split import time by phase; the result is one stdout
-line after ``RESULT``.
+``serve()`` does before its first job (import the worker's ``__main__``, start the weights prefetch,
+CUDA init, ``setup()``, import the job loop) and then runs one job through the guarded handler.
+``... floor <folder>...`` imports torch and loads every safetensors file of the folders raw. Each phase
+prints a marker line on stderr, where ``-X importtime`` writes too, so the parent can split import time
+by phase; the result is one stdout line after ``RESULT``.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ def worker(package: str, job_input: dict) -> dict:
     times = {"imports": mark("imports")}
     main = importlib.import_module(f"{package}.__main__")
     instance = find_worker(main)()
+    from shared import prefetch  # what serve() starts before setup(): the weights read while it imports
+
+    prefetch.start(getattr(instance, "weight_folders", ()))
     times["cuda_init"] = mark("cuda_init")
     cuda_init()
     times["model_load"] = mark("model_load")
@@ -68,7 +71,7 @@ def worker(package: str, job_input: dict) -> dict:
     return times
 
 
-def floor(model_dir: str) -> dict:
+def floor(model_dirs: list[str]) -> dict:
     from pathlib import Path
 
     times = {"imports": mark("imports")}
@@ -79,7 +82,7 @@ def floor(model_dir: str) -> dict:
     times["cuda_init"] = mark("cuda_init")
     cuda_init()
     times["model_load"] = mark("model_load")
-    files = sorted(Path(model_dir).rglob("*.safetensors"))
+    files = sorted(f for folder in model_dirs for f in Path(folder).rglob("*.safetensors"))
     tensors = [load_file(f, device=device) for f in files]
     if device == "cuda":
         torch.cuda.synchronize()
@@ -92,5 +95,5 @@ def floor(model_dir: str) -> dict:
 
 if __name__ == "__main__":
     kind = sys.argv[1]
-    result = worker(sys.argv[2], json.loads(sys.argv[3])) if kind == "worker" else floor(sys.argv[2])
+    result = worker(sys.argv[2], json.loads(sys.argv[3])) if kind == "worker" else floor(sys.argv[2:])
     print(RESULT, json.dumps(result), flush=True)

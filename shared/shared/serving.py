@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from shared import logs, settings
+from shared import logs, prefetch, settings
 from shared.errors import StartupError, failure_result
 from shared.guard import guard
 
@@ -70,6 +70,7 @@ class Worker(Protocol):
 
     # Optional: ``engine_error(exc) -> WorkerError | None``, the worker's engine's exception mapper
     # (shared.errors.classify); torch's types are mapped without one.
+    # Optional: ``weight_folders``, the env vars naming the folders setup() loads (shared.prefetch).
 
 
 def max_concurrency(worker: Worker) -> int:
@@ -175,6 +176,7 @@ def _quoted(exc: BaseException) -> str:
 
 def serve(worker: Worker) -> None:
     logs.configure()
+    prefetch.start(getattr(worker, "weight_folders", ()))  # reads the weights while setup() imports
     config = start_up(worker)
     # After setup: a failed setup exits without paying runpod's ~2 s import. job_loop runs the SDK's
     # start() with a loop that takes the next job as soon as a slot frees (no 1 s idle per job).

@@ -72,6 +72,17 @@ def test_serve_runs_setup_once_before_starting_the_job_loop(monkeypatch):
     assert set(config) >= {"handler", "return_aggregate_stream", "concurrency_modifier"}
 
 
+
+def test_serve_starts_the_weights_prefetch_of_the_declared_folders_before_setup(monkeypatch):
+    import runpod
+
+    worker = Recorder()
+    worker.weight_folders = ("MODEL_PATH", "VAE_PATH")
+    monkeypatch.setattr(serving.prefetch, "start", lambda envs: worker.events.append(("prefetch", tuple(envs))))
+    monkeypatch.setattr(runpod.serverless, "start", lambda config: None)
+    serving.serve(worker)
+    assert worker.events == [("prefetch", ("MODEL_PATH", "VAE_PATH")), "setup"]
+
 @pytest.fixture
 def state_dir(monkeypatch, tmp_path):
     """A fresh container disk for the startup failure marker."""

@@ -34,3 +34,57 @@ def test_the_floor_probe_loads_every_weight_file(tiny_llm_dir):
     assert measured["files"] == 1 and measured["bytes"] > 0
     assert set(measured["phases_s"]) == {"interpreter", "imports", "cuda_init", "model_load"}
     assert measured["total_s"] > 0 and "torch" in measured["heaviest_imports_s"]
+
+
+def test_the_floor_probe_loads_the_files_of_every_folder(tiny_llm_dir, tmp_path):
+    other = tmp_path / "vae"
+    other.mkdir()
+    (other / "diffusion_pytorch_model.safetensors").write_bytes(
+        next(tiny_llm_dir.rglob("*.safetensors")).read_bytes())
+    measured = cold_start.probe(["floor", str(tiny_llm_dir), str(other)], dict(os.environ))
+    assert measured["files"] == 2
+
+
+def test_weight_folders_are_the_existing_folders_the_env_names(tmp_path):
+    (tmp_path / "model").mkdir()
+    env = {"MODEL_PATH": str(tmp_path / "model"), "VAE_PATH": str(tmp_path / "absent"), "REFINER_PATH": ""}
+    assert cold_start.weight_folders(env) == [str(tmp_path / "model")]
+
+
+def test_evict_drops_every_file_of_the_folders_and_skips_missing_ones(tiny_llm_dir, tmp_path):
+    files = sum(1 for f in tiny_llm_dir.rglob("*") if f.is_file())
+    assert cold_start.evict([str(tiny_llm_dir), str(tmp_path / "absent")]) == files
+
+
+def test_figures_compare_each_phase_with_the_floors_and_the_prefetch_with_none():
+    split = {"interpreter": 0.05, "imports": 3.0, "cuda_init": 0.0, "model_load": 0.5, "job_loop_import": 0.0,
+             "first_job": 0.2}
+    measured = {"floor": {"total_s": 1.0, "split_s": {"interpreter": 0.05, "imports": 0.9, "cuda_init": 0.0,
+                                                     "model_load": 0.05}},
+                "worker": {"total_s": 4.0, "split_s": split},
+                "worker_without_prefetch": {"total_s": 5.0, "split_s": split}}
+    found = {f.measure: f for f in cold_start.figures("llm-hf", measured)}
+    assert found["llm-hf: start to first job done"].ratio == 4.0
+    assert found["llm-hf: start to first job done"].met is False
+    assert found["llm-hf: imports (all, lazy included)"].baseline == 0.9
+    assert found["llm-hf: weights / engine start (imports excluded)"].ratio == 10.0
+    assert found["llm-hf: first job (imports excluded)"].baseline is None
+    assert found["llm-hf: start to first job done, weights prefetch on"].ratio == 0.8
+
+
+def test_ready_is_measured_from_the_start_command_to_the_first_job_take():
+    # ready_s raises unless the real `python -m worker_progress_demo` reached the SDK's job take (single or batch).
+    figure = cold_start.ready_figure("progress-demo")
+    assert figure.value > 0 and figure.baseline > 0 and figure.baseline_name == "import runpod"
+    assert figure.target is not None and figure.target.bound == cold_start.READY_TARGET_S
+
+
+def test_the_image_mode_runs_the_images_own_command_with_runpods_variables_by_name():
+    from devkit.bench import cold_start_ready
+
+    env = {**cold_start_ready.runpod_env("http://127.0.0.1:9"), "HOME": "/root"}
+    command = cold_start_ready.image_command("registry/workers/progress-demo@sha256:abc", env)
+    assert command[:3] == ["docker", "run", "--rm"] and command[-1] == "registry/workers/progress-demo@sha256:abc"
+    assert "--network" in command and command[command.index("--network") + 1] == "host"
+    passed = [command[i + 1] for i, arg in enumerate(command) if arg == "--env"]
+    assert passed == sorted(cold_start_ready.runpod_env("x"))  # names only: values stay out of the command line

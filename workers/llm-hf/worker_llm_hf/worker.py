@@ -29,6 +29,9 @@ class LlmHf:
     #: until the GPU is compute-bound. MAX_CONCURRENCY overrides it.
     max_concurrency = 8
 
+    #: Read into the page cache while setup() imports (shared.prefetch).
+    weight_folders = ("MODEL_PATH",)
+
     def setup(self) -> None:
         from worker_llm_hf.batching import BatchEngine
         from worker_llm_hf.kv_cache import UnsupportedCache

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -31,6 +32,13 @@ MEMORY_HINT = (
     "or MAX_NUM_SEQS, raise GPU_MEMORY_UTILIZATION (default 0.9) or set KV_CACHE_MEMORY_BYTES, use a "
     "QUANTIZATION or a larger TENSOR_PARALLEL_SIZE; on CPU set VLLM_CPU_KVCACHE_SPACE (GiB)"
 )
+
+
+def _log_phase(phase: str, started: float) -> float:
+    """One log line saying where a part of the start went (the operator's view of a slow cold start); now."""
+    now = time.perf_counter()
+    log.info("start phase: %s %.2f s", phase, now - started)
+    return now
 
 
 class EngineStartError(RuntimeError):
@@ -61,7 +69,9 @@ class EngineHost:
 
     def start(self) -> None:
         """Validate the settings with vLLM, start the engine and the OpenAI serving layer; block until ready."""
+        started = time.perf_counter()
         vllm_config = check(self.settings)  # raises EngineSettingsError naming the env vars
+        _log_phase("engine config", started)
         self._thread.start()
         try:
             asyncio.run_coroutine_threadsafe(self._start(vllm_config), self._loop).result()
@@ -76,6 +86,7 @@ class EngineHost:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         args = self.settings.args
+        started = time.perf_counter()
         try:
             self.engine = AsyncLLM.from_vllm_config(
                 vllm_config,
@@ -85,9 +96,11 @@ class EngineHost:
             )
         except Exception as exc:
             raise EngineStartError(_start_failure(exc)) from exc
+        started = _log_phase("engine start (weights, profiling, KV cache, compile, CUDA graphs)", started)
         # vLLM's own OpenAI serving objects, built exactly as `vllm serve` builds them from the same args.
         self.state = State()
         await init_app_state(self.engine, self.state, args, await self.engine.get_supported_tasks())
+        _log_phase("OpenAI serving layer", started)
         self._watch_task = asyncio.create_task(self._watch())
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import tomllib
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +22,7 @@ from shared.errors import BadInput, DeviceFailure, NotReady, WorkerError
 from shared.llm.outputs import render
 from shared.llm.requests import parse_job
 from shared.llm.worker_vllm import WorkerVllmRequest, as_sse, is_worker_vllm_form, parse_worker_vllm
-from worker_llm_vllm import generation, openai_routes, settings
+from worker_llm_vllm import compile_cache, generation, openai_routes, settings
 from worker_llm_vllm.engine import EngineDead, EngineHost
 from worker_llm_vllm.engine_errors import OPENAI_INPUT, exception_error
 
@@ -65,13 +66,19 @@ class VllmWorker:
     #: the rest wait in vLLM's queue). MAX_CONCURRENCY overrides it.
     max_concurrency = 30
 
+    #: Read into the page cache while setup() imports (shared.prefetch).
+    weight_folders = ("MODEL_PATH",)
+
     def __init__(self, on_engine_death: Callable[[str], None] = exit_on_engine_death):
         self._on_engine_death = on_engine_death
         self.host: EngineHost | None = None
 
     def setup(self) -> None:
         path = shared.settings.folder("MODEL_PATH", holds="config.json")
+        compile_cache.place()  # before vLLM is imported: it reads VLLM_CACHE_ROOT
+        started = time.perf_counter()
         engine_settings = settings.load(path, served_name=model_id())
+        log.info("start phase: vLLM imports and settings %.2f s", time.perf_counter() - started)
         log.info("starting vLLM on %s with %s", path, engine_settings.given or "vLLM's default settings")
         self.host = EngineHost(engine_settings, on_death=self._on_engine_death)
         self.host.start()

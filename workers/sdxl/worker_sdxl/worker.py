@@ -26,6 +26,9 @@ class SdxlWorker:
     #: One job at a time: a diffusion step already fills the GPU, and two jobs would need twice the memory.
     max_concurrency = 1
 
+    #: Read into the page cache while setup() imports (shared.prefetch).
+    weight_folders = ("MODEL_PATH", "VAE_PATH", "REFINER_PATH")
+
     def __init__(self, send_progress=runpod_progress_update):
         self.send_progress = send_progress
         self.pipelines = None
