@@ -1,4 +1,4 @@
-"""worker_llm_vllm.compile_cache: the compile cache goes to the network volume only when one is there and takes writes."""
+"""worker_llm_vllm.compile_cache: the compile cache goes to the network volume only when one is there, writable."""
 
 from __future__ import annotations
 
