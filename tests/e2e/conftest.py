@@ -166,9 +166,12 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    """A headless chromium (a Playwright BrowserContext) on a new empty profile; ``browser.new_page()``."""
+    """A headless chromium (a Playwright BrowserContext) on a new empty profile; ``browser.new_page()``.
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the main thread while it is open,
+    so every later test that calls ``asyncio.run`` would fail if it outlived the browser tests."""
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():

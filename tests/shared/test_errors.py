@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -53,11 +55,26 @@ def test_codes_are_unique():
     assert len(set(errors.CODES)) == len(errors.CODES)
 
 
-def test_every_worker_error_subclass_is_in_the_documented_tree():
-    def subclasses(kind):
-        return {kind, *(sub for direct in kind.__subclasses__() for sub in subclasses(direct))}
+def _subclasses(kind):
+    return {kind, *(sub for direct in kind.__subclasses__() for sub in _subclasses(direct))}
 
-    assert subclasses(WorkerError) == set(errors.ERROR_TYPES)
+
+def test_every_worker_error_subclass_in_shared_is_in_the_documented_tree():
+    assert {kind for kind in _subclasses(WorkerError) if kind.__module__.startswith("shared.")} == set(
+        errors.ERROR_TYPES)
+
+
+def test_a_workers_own_error_type_only_specialises_a_documented_one(monkeypatch):
+    """A worker may narrow a documented type (llm-vllm's EngineSettingsError is a StartupError) but never adds a
+    code, status or retry rule of its own: the README's table stays the whole contract."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "workers" / "llm-vllm"))
+    importlib.import_module("worker_llm_vllm.settings")  # a worker's own type exists whatever ran before
+    own = {kind for kind in _subclasses(WorkerError) if not kind.__module__.startswith("shared.")}
+    assert own, "no worker-defined error type was found to check"
+    for kind in own:
+        documented = next(base for base in kind.__mro__ if base in errors.ERROR_TYPES)
+        assert (kind.code, kind.http_status, kind.retryable) == (
+            documented.code, documented.http_status, documented.retryable), kind
 
 
 def test_internal_is_not_retryable_and_every_retryable_code_is_a_5xx():
