@@ -84,3 +84,48 @@ async def _chunks_with_a_busy_consumer(handler, job_input, engine_busy) -> list:
 def busy_consumer_chunks():
     """``await busy_consumer_chunks(handler, job_input, engine_busy)``: see `_chunks_with_a_busy_consumer`."""
     return _chunks_with_a_busy_consumer
+
+
+async def _engine_events(*deltas, finish=None, closed=None):
+    """An LLM engine stand-in that produces one delta per step, then ``finish`` (a stop after 3 prompt and
+    2 completion tokens unless given; False for none): a consumer that keeps up gets each delta on its own."""
+    from shared.llm.outputs import Finish
+
+    try:
+        for delta in deltas:
+            yield delta
+            await asyncio.sleep(0)
+        if finish is None:
+            finish = Finish("stop", 3, 2)
+        if finish:
+            yield finish
+    finally:
+        if closed is not None:
+            closed.append(True)
+
+
+@pytest.fixture(scope="session")
+def engine_events():
+    """``engine_events(*deltas, finish=..., closed=list)``: what `shared.llm.outputs.render` consumes."""
+    return _engine_events
+
+
+def _drain(chunks, slowly: bool = False) -> list:
+    """Every chunk of an async iterator; ``slowly``: as a consumer that is busy (posting) after the first
+    chunk until the engine has produced everything."""
+
+    async def collect():
+        if not slowly:
+            return [chunk async for chunk in chunks]
+        got = [await anext(chunks)]
+        for _ in range(20):  # let the engine run ahead while the first chunk is being posted
+            await asyncio.sleep(0)
+        return got + [chunk async for chunk in chunks]
+
+    return asyncio.run(collect())
+
+
+@pytest.fixture(scope="session")
+def drain():
+    """``drain(chunks, slowly=False)``: the chunks a rendered response is made of."""
+    return _drain

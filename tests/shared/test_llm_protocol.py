@@ -1,35 +1,33 @@
-"""The LLM contract shared by llm-hf and llm-vllm: parsing, bounds, the context budget, and rendered shapes."""
+"""The LLM contract shared by llm-hf and llm-vllm: native parsing, bounds, the context budget, native rendered
+shapes, joined stream text, and worker-vllm's form. llm-hf's OpenAI routes: tests/workers/llm-hf."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
-from openai.types import Completion
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from shared.errors import BadInput
 from shared.llm.inputs import DEFAULT_MAX_TOKENS, MAX_STOP_SEQUENCES, GenerateInput, Sampling
-from shared.llm.outputs import Finish, join_text_chunks, render
-from shared.llm.requests import GenerationRequest, ModelsRequest, completion_budget, parse_job
-from shared.llm.worker_vllm import DEFAULT_COMPLETION_MAX_TOKENS, WorkerVllmRequest, parse_worker_vllm
+from shared.llm.outputs import join_text_chunks, render
+from shared.llm.requests import completion_budget, parse_native
+from shared.llm.worker_vllm import WorkerVllmRequest, is_worker_vllm_form, parse_worker_vllm
 from shared.validation import json_schema
 
 SERVED = "org/model"
 
 
 def problems(job_input) -> dict[str, str]:
+    """The problems a native or worker-vllm-form input is refused with, by field."""
     with pytest.raises(BadInput) as info:
-        parse_job(job_input, SERVED)
+        parse_worker_vllm(job_input) if is_worker_vllm_form(job_input) else parse_native(job_input)
     return {p.field: p.reason for p in info.value.problems}
-
 
 # --- native input ---------------------------------------------------------------------------------
 
 
 def test_native_prompt_gets_documented_defaults():
-    request = parse_job({"prompt": "hi"}, SERVED)
+    request = parse_native({"prompt": "hi"})
     assert request.api == "native" and request.prompt == "hi" and request.messages is None
     assert request.sampling == Sampling()
     assert (request.sampling.temperature, request.sampling.top_p, request.sampling.top_k) == (1.0, 1.0, 0)
@@ -37,13 +35,13 @@ def test_native_prompt_gets_documented_defaults():
 
 
 def test_native_messages_keep_their_order_and_text():
-    request = parse_job({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]}, SERVED)
+    request = parse_native({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]})
     assert request.chat() == [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
     assert request.prompt_field == "messages"
 
 
 def test_a_single_stop_string_becomes_a_list():
-    assert parse_job({"prompt": "x", "stop": "END"}, SERVED).sampling.stop == ["END"]
+    assert parse_native({"prompt": "x", "stop": "END"}).sampling.stop == ["END"]
 
 
 @pytest.mark.parametrize("job_input", [{}, {"prompt": "x", "messages": [{"role": "user", "content": "y"}]}])
@@ -77,60 +75,11 @@ def test_input_schema_documents_bounds_and_defaults():
     assert "description" in schema["properties"]["max_tokens"]
 
 
-# --- OpenAI input ---------------------------------------------------------------------------------
-
-
-def chat(**body):
-    return {"openai_route": "/v1/chat/completions", "openai_input": {"model": SERVED, **body}}
-
-
-def test_models_route_needs_no_body():
-    assert isinstance(parse_job({"openai_route": "/v1/models", "openai_input": {}}, SERVED), ModelsRequest)
-
-
-def test_chat_request_maps_to_the_shared_sampling():
-    request = parse_job(chat(messages=[{"role": "user", "content": "hi"}], max_tokens=9, temperature=0.5, top_k=4,
-                             stop="x", seed=3, stream=True, stream_options={"include_usage": True}), SERVED)
-    assert request.api == "chat" and request.stream and request.include_usage
-    assert request.sampling == Sampling(max_tokens=9, temperature=0.5, top_k=4, stop=["x"], seed=3)
-    assert request.max_tokens_field == "openai_input.max_tokens"
-
-
-def test_chat_max_completion_tokens_takes_precedence():
-    request = parse_job(chat(messages=[{"role": "user", "content": "hi"}], max_tokens=9, max_completion_tokens=2),
-                        SERVED)
-    assert request.sampling.max_tokens == 2
-    assert request.max_tokens_field == "openai_input.max_completion_tokens"
-
-
-def test_unsupported_openai_features_are_refused_not_ignored():
-    found = problems(chat(messages=[{"role": "user", "content": "hi"}], n=3, frequency_penalty=1.0,
-                          logprobs=True, tools=[{"type": "function"}]))
-    assert set(found) == {"openai_input.n", "openai_input.frequency_penalty", "openai_input.logprobs",
-                          "openai_input.tools"}
-
-
-def test_completion_prompt_may_be_a_list_of_one():
-    request = parse_job({"openai_route": "/v1/completions", "openai_input": {"model": SERVED, "prompt": ["p"]}},
-                        SERVED)
-    assert request.api == "completion" and request.prompt == "p"
-    found = problems({"openai_route": "/v1/completions", "openai_input": {"model": SERVED, "prompt": ["a", "b"]}})
-    assert set(found) == {"openai_input.prompt"}
-
-
-def test_wrong_model_unknown_route_and_stray_fields_are_named():
-    assert set(problems(chat(model="other", messages=[{"role": "user", "content": "hi"}]))) == {"openai_input.model"}
-    assert set(problems({"openai_route": "/v1/embeddings", "openai_input": {}})) == {"openai_route"}
-    assert set(problems({"openai_route": "/v1/models", "openai_input": {}, "x": 1})) == {"x"}
-    assert set(problems({"openai_route": "/v1/chat/completions"})) == {"openai_input"}
-
-
 # --- context budget -------------------------------------------------------------------------------
 
 
 def budget(job_input, prompt_tokens, context):
-    return completion_budget(parse_job(job_input, SERVED), prompt_tokens, context)
-
+    return completion_budget(parse_native(job_input), prompt_tokens, context)
 
 def test_default_budget_is_capped_by_the_context():
     assert budget({"prompt": "x"}, 10, 100_000) == DEFAULT_MAX_TOKENS
@@ -145,81 +94,32 @@ def test_explicit_budget_over_the_context_names_max_tokens():
     assert "at most 10" in problem.reason
 
 
-def test_prompt_filling_the_context_names_the_prompt_field():
-    with pytest.raises(BadInput) as info:
-        budget(chat(messages=[{"role": "user", "content": "hi"}]), 100, 100)
-    assert [p.field for p in info.value.problems] == ["openai_input.messages"]
-
-
-def test_min_tokens_must_fit_what_the_context_leaves():
-    with pytest.raises(BadInput) as info:
-        budget(chat(messages=[{"role": "user", "content": "hi"}], min_tokens=20), 90, 100)
-    assert [p.field for p in info.value.problems] == ["openai_input.min_tokens"]
-
-
 # --- rendering ------------------------------------------------------------------------------------
 
 
-STOPPED = Finish("stop", 3, 2)
+@pytest.fixture
+def rendered(drain):
+    """``rendered(request, events, slowly=False)``: the native chunks a handler yields."""
+    return lambda request, events, slowly=False: drain(render(request, events), slowly)
 
-
-async def _events(*deltas, finish=STOPPED, closed=None):
-    """An engine that produces one delta per step: a consumer that keeps up gets each one on its own."""
-    try:
-        for delta in deltas:
-            yield delta
-            await asyncio.sleep(0)
-        if finish:
-            yield finish
-    finally:
-        if closed is not None:
-            closed.append(True)
-
-
-def rendered(request: GenerationRequest, events) -> list[dict]:
-    async def collect():
-        return [chunk async for chunk in render(request, events, SERVED)]
-
-    return asyncio.run(collect())
-
-
-def test_native_whole_result():
-    [body] = rendered(parse_job({"prompt": "x"}, SERVED), _events("He", "llo"))
+def test_native_whole_result(rendered, engine_events):
+    [body] = rendered(parse_native({"prompt": "x"}), engine_events("He", "llo"))
     assert body == {"text": "Hello", "finish_reason": "stop",
                     "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
 
 
-def test_native_stream_skips_empty_deltas_and_ends_with_usage():
-    chunks = rendered(parse_job({"prompt": "x", "stream": True}, SERVED), _events("He", "", "llo"))
+def test_native_stream_skips_empty_deltas_and_ends_with_usage(rendered, engine_events):
+    chunks = rendered(parse_native({"prompt": "x", "stream": True}), engine_events("He", "", "llo"))
     assert chunks == [{"text": "He"}, {"text": "llo"},
                       {"text": "", "finish_reason": "stop",
                        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}]
 
 
-def test_chat_whole_and_stream_shapes():
-    [whole] = rendered(parse_job(chat(messages=[{"role": "user", "content": "q"}]), SERVED), _events("a", "b"))
-    assert ChatCompletion.model_validate(whole).choices[0].message.content == "ab"
-    chunks = rendered(parse_job(chat(messages=[{"role": "user", "content": "q"}], stream=True,
-                                     stream_options={"include_usage": True}), SERVED), _events("a", "b"))
-    parsed = [ChatCompletionChunk.model_validate(c) for c in chunks]
-    assert [c.choices[0].delta.content for c in parsed[:3]] == ["", "a", "b"]
-    assert chunks[1]["choices"][0]["delta"] == {"content": "a"}  # unset delta fields are left out, as OpenAI does
-    assert parsed[3].choices[0].finish_reason == "stop"
-    assert parsed[4].choices == [] and parsed[4].usage.total_tokens == 5
-
-
-def test_completion_whole_shape():
-    request = parse_job({"openai_route": "/v1/completions", "openai_input": {"model": SERVED, "prompt": "p"}}, SERVED)
-    [whole] = rendered(request, _events("a", finish=Finish("length", 1, 1)))
-    completion = Completion.model_validate(whole)
-    assert (completion.choices[0].text, completion.choices[0].finish_reason) == ("a", "length")
-
-
-def test_closing_the_rendered_stream_closes_the_engine_events():
+def test_closing_the_rendered_stream_closes_the_engine_events(engine_events):
     closed: list[bool] = []
 
     async def take_one():
-        chunks = render(parse_job({"prompt": "x", "stream": True}, SERVED), _events("a", "b", closed=closed), SERVED)
+        chunks = render(parse_native({"prompt": "x", "stream": True}), engine_events("a", "b", closed=closed))
         first = await anext(chunks)
         await chunks.aclose()  # what happens to a cancelled job's generator
         return first
@@ -228,62 +128,22 @@ def test_closing_the_rendered_stream_closes_the_engine_events():
     assert closed == [True]
 
 
-def test_an_engine_that_ends_without_finish_is_an_error():
+def test_an_engine_that_ends_without_finish_is_an_error(rendered, engine_events):
     with pytest.raises(RuntimeError, match="without a Finish"):
-        rendered(parse_job({"prompt": "x"}, SERVED), _events("a", finish=None))
+        rendered(parse_native({"prompt": "x"}), engine_events("a", finish=False))
 
 
 # --- streamed text joined while the consumer is busy -----------------------------------------------
 
 
-def rendered_slowly(request: GenerationRequest, events) -> list[dict]:
-    """The chunks a consumer gets that is busy (posting) until the engine has produced everything."""
-
-    async def collect():
-        chunks = render(request, events, SERVED)
-        got = [await anext(chunks)]
-        for _ in range(20):  # let the engine run ahead while the first chunk is being posted
-            await asyncio.sleep(0)
-        return got + [chunk async for chunk in chunks]
-
-    return asyncio.run(collect())
-
-
-def _chat_stream(**fields):
-    return parse_job(chat(messages=[{"role": "user", "content": "q"}], stream=True, **fields), SERVED)
-
-
-def test_a_slow_native_consumer_gets_the_same_text_in_fewer_chunks():
+def test_a_slow_native_consumer_gets_the_same_text_in_fewer_chunks(rendered, engine_events):
     deltas = ("He", "l", "lo", " wo", "rld")
-    chunks = rendered_slowly(parse_job({"prompt": "x", "stream": True}, SERVED), _events(*deltas))
+    chunks = rendered(parse_native({"prompt": "x", "stream": True}), engine_events(*deltas), slowly=True)
     *texts, last = chunks
     assert "".join(chunk["text"] for chunk in texts) == "Hello world"
     assert all(set(chunk) == {"text"} for chunk in texts) and len(texts) < len(deltas)
     assert last == {"text": "", "finish_reason": "stop",
                     "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
-
-
-def test_a_slow_chat_consumer_gets_valid_chunks_then_finish_then_usage():
-    chunks = rendered_slowly(_chat_stream(stream_options={"include_usage": True}), _events("a", "b", "c"))
-    parsed = [ChatCompletionChunk.model_validate(c) for c in chunks]
-    assert parsed[0].choices[0].delta.role == "assistant"
-    assert "".join(c.choices[0].delta.content or "" for c in parsed[:-1]) == "abc"
-    assert len(parsed) < 1 + 3 + 2
-    assert [c.choices[0].finish_reason for c in parsed[:-1]][-1] == "stop"
-    assert parsed[-1].choices == [] and parsed[-1].usage.total_tokens == 5
-    assert len({c.id for c in parsed}) == 1
-
-
-def test_a_slow_completion_consumer_gets_valid_text_completion_chunks():
-    request = parse_job({"openai_route": "/v1/completions",
-                         "openai_input": {"model": SERVED, "prompt": "p", "stream": True}}, SERVED)
-    one_by_one = rendered(request, _events("a", "b", "c"))
-    chunks = rendered_slowly(request, _events("a", "b", "c"))
-    assert "".join(c["choices"][0]["text"] for c in chunks) == "abc"
-    assert len(chunks) < len(one_by_one) and chunks[-1] == {**one_by_one[-1], "id": chunks[-1]["id"],
-                                                             "created": chunks[-1]["created"]}
-    assert {(c["object"], *c, *c["choices"][0]) for c in chunks} == {(c["object"], *c, *c["choices"][0])
-                                                                        for c in one_by_one}
 
 
 VLLM_CHAT_DELTA = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 7, "model": "m",
@@ -373,36 +233,6 @@ def test_worker_vllm_structured_outputs_take_exactly_one_constraint():
         == {"sampling_params.structured_outputs.json": "Input should be a valid dictionary"}
 
 
-def test_the_transformers_engine_refuses_per_field_what_it_cannot_do():
-    found = problems({"prompt": "hi", "sampling_params": {
-        "n": 2, "logprobs": 1, "presence_penalty": 0.5, "structured_outputs": {"choice": ["a"]},
-        "stop_token_ids": [1], "temperature": 0.5}})
-    assert set(found) == {"sampling_params.n", "sampling_params.logprobs", "sampling_params.presence_penalty",
-                          "sampling_params.structured_outputs", "sampling_params.stop_token_ids"}
-    assert all("llm-vllm" in reason for reason in found.values())
-
-
-def test_the_transformers_engine_takes_vllm_names_at_their_defaults_and_maps_the_rest():
-    request = parse_job({"prompt": "hi", "sampling_params": {"n": 1, "top_k": -1, "presence_penalty": 0,
-                                                             "temperature": 0, "stop": "x", "seed": 3}}, SERVED)
-    assert (request.api, request.sse, request.prefix) == ("completion", True, "sampling_params")
-    assert request.sampling == Sampling(max_tokens=DEFAULT_COMPLETION_MAX_TOKENS, temperature=0, top_k=0,
-                                        stop=["x"], seed=3)
-    chat = parse_job({"messages": [{"role": "user", "content": "hi"}], "sampling_params": {}}, SERVED)
-    assert chat.api == "chat" and chat.sampling.max_tokens is None  # what the context leaves, as vLLM's chat
-
-
-def test_a_worker_vllm_stream_renders_as_sse_text_ending_with_done():
-    request = parse_job({"prompt": "hi", "stream": True, "sampling_params": {}}, SERVED)
-    pieces = rendered(request, _events("a", "b"))
-    assert all(isinstance(piece, str) and piece.endswith("\n\n") for piece in pieces)
-    assert pieces[-1] == "data: [DONE]\n\n"
-    chunks = [json.loads(piece.removeprefix("data: ")) for piece in pieces[:-1]]
-    assert {chunk["object"] for chunk in chunks} == {"text_completion"}
-    assert "".join(c["choices"][0]["text"] for c in chunks) == "ab"
-    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
-
-
 def test_the_worker_vllm_form_has_a_json_schema():
     schema = json_schema(WorkerVllmRequest)
     assert schema["properties"]["stream"]["default"] is False
@@ -410,17 +240,12 @@ def test_the_worker_vllm_form_has_a_json_schema():
 
 
 def test_native_structured_outputs_are_parsed_into_the_request():
-    request = parse_job({"prompt": "x", "structured_outputs": {"json": {"type": "object"}}}, SERVED)
+    request = parse_native({"prompt": "x", "structured_outputs": {"json": {"type": "object"}}})
     assert request.structured_outputs.vllm_params() == {"json": {"type": "object"}}
     assert set(problems({"prompt": "x", "structured_outputs": {}})) == {"structured_outputs"}
     assert set(problems({"prompt": "x", "structured_outputs": {"choice": []}})) == {"structured_outputs.choice"}
 
 
-def test_worker_vllm_stream_options_ask_for_a_last_usage_chunk_on_both_workers():
+def test_worker_vllm_stream_options_ask_for_a_last_usage_chunk():
     body = {"prompt": "hi", "stream": True, "sampling_params": {"stream_options": {"include_usage": True}}}
     assert parse_worker_vllm(body).openai_body(SERVED)["stream_options"] == {"include_usage": True}
-    request = parse_job(body, SERVED)
-    assert request.include_usage
-    pieces = rendered(request, _events("a"))
-    last = json.loads(pieces[-2].removeprefix("data: "))
-    assert last["choices"] == [] and last["usage"]["total_tokens"] == 5

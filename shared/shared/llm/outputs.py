@@ -1,9 +1,9 @@
-"""What an LLM engine reports (text deltas, then one `Finish`) and how each API turns it into yielded chunks.
+"""What an LLM engine reports (text deltas, then one `Finish`) and how `render` turns it into yielded chunks.
 
 Native API (``{"input": {...}}``), non-streamed: one ``{"text", "finish_reason", "usage"}``. Streamed: one
-``{"text": delta}`` per delta, then ``{"text": "", "finish_reason", "usage"}``. OpenAI routes: one
-``chat.completion`` / ``text_completion`` object, or their chunk objects (the local endpoint and RunPod
-turn each yielded chunk into one SSE ``data:`` line).
+``{"text": delta}`` per delta, then ``{"text": "", "finish_reason", "usage"}``. Another API's shapes (llm-hf's
+OpenAI routes, ``worker_llm_hf.openai``) come in as a `ResponseShape` of their own; the local endpoint and
+RunPod turn each yielded chunk into one SSE ``data:`` line.
 
 Streams are `coalesced` with `join_text_chunks`: text deltas produced while the SDK posts the previous
 chunk go out as one delta chunk of the same shape, so a client joins exactly the same text from fewer
@@ -20,20 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.llm.openai import (
-    AssistantMessage,
-    ChatChoice,
-    ChatChunkChoice,
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatDelta,
-    Completion,
-    CompletionChoice,
-    FinishReason,
-    Usage,
-    new_id,
-    now,
-)
+from shared.llm.openai import FinishReason, Usage
 from shared.llm.requests import GenerationRequest
 from shared.llm.worker_vllm import as_sse
 from shared.stream_coalescing import coalesced
@@ -71,98 +58,68 @@ class StreamChunk(BaseModel):
     usage: Usage | None = None
 
 
-async def render(request: GenerationRequest, events: AsyncIterator[Event], model: str) -> AsyncIterator[dict]:
-    """The chunks a handler yields for ``request``, from the engine's events. Closing this iterator
-    (a cancelled job) closes ``events``, which must stop the generation."""
+class ResponseShape:
+    """The objects one response is made of: the native API's here; another API overrides each method."""
+
+    def whole(self, text: str, finish: Finish) -> dict[str, Any]:
+        """The non-streamed result."""
+        return GenerateOutput(text=text, finish_reason=finish.reason, usage=finish.usage).model_dump()
+
+    def opening(self) -> dict[str, Any] | None:
+        """A chunk the stream opens with before any text, if the API has one."""
+        return None
+
+    def delta(self, text: str) -> dict[str, Any]:
+        return StreamChunk(text=text).model_dump(exclude_none=True)
+
+    def last(self, finish: Finish) -> dict[str, Any]:
+        return StreamChunk(text="", finish_reason=finish.reason, usage=finish.usage).model_dump()
+
+    def usage(self, finish: Finish) -> dict[str, Any] | None:
+        """The chunk a stream asked to end with usage (``include_usage``) ends with, if the API has one."""
+        return None
+
+
+async def render(request: GenerationRequest, events: AsyncIterator[Event],
+                 shape: ResponseShape | None = None) -> AsyncIterator[dict]:
+    """The chunks a handler yields for ``request``, from the engine's events, in ``shape`` (native if none).
+    Closing this iterator (a cancelled job) closes ``events``, which must stop the generation."""
+    shape = shape or ResponseShape()
     async with contextlib.aclosing(events):
         if request.stream:
             # Closed before ``events``: its reading task must stop iterating them first.
-            chunks = coalesced(_stream(request, events, model), join_text_chunks)
+            chunks = coalesced(_stream(request, events, shape), join_text_chunks)
             async with contextlib.aclosing(as_sse(chunks) if request.sse else chunks) as pieces:
                 async for piece in pieces:
                     yield piece
         else:
-            yield await _whole(request, events, model)
+            yield await _whole(events, shape)
 
 
-async def _whole(request: GenerationRequest, events: AsyncIterator[Event], model: str) -> dict[str, Any]:
+async def _whole(events: AsyncIterator[Event], shape: ResponseShape) -> dict[str, Any]:
     parts: list[str] = []
     async for event in events:
         if isinstance(event, Finish):
-            return _whole_response(request, "".join(parts), event, model)
+            return shape.whole("".join(parts), event)
         parts.append(event)
     raise RuntimeError("the engine ended without a Finish event")
 
 
-def _whole_response(request: GenerationRequest, text: str, finish: Finish, model: str) -> dict[str, Any]:
-    if request.api == "chat":
-        return ChatCompletion(
-            id=new_id("chat"), created=now(), model=model, usage=finish.usage,
-            choices=[ChatChoice(message=AssistantMessage(content=text), finish_reason=finish.reason)],
-        ).model_dump()
-    if request.api == "completion":
-        return Completion(
-            id=new_id("completion"), created=now(), model=model, usage=finish.usage,
-            choices=[CompletionChoice(text=text, finish_reason=finish.reason)],
-        ).model_dump()
-    return GenerateOutput(text=text, finish_reason=finish.reason, usage=finish.usage).model_dump()
-
-
-async def _stream(request: GenerationRequest, events: AsyncIterator[Event], model: str) -> AsyncIterator[dict]:
-    shape = _ChunkShape(request, model)
-    if request.api == "chat":
-        yield shape.chat(ChatDelta(role="assistant", content=""))
+async def _stream(request: GenerationRequest, events: AsyncIterator[Event],
+                  shape: ResponseShape) -> AsyncIterator[dict]:
+    opening = shape.opening()
+    if opening is not None:
+        yield opening
     async for event in events:
         if isinstance(event, Finish):
             yield shape.last(event)
-            if request.include_usage and request.api != "native":
-                yield shape.usage(event)
+            usage = shape.usage(event) if request.include_usage else None
+            if usage is not None:
+                yield usage
             return
         if event:
             yield shape.delta(event)
     raise RuntimeError("the engine ended without a Finish event")
-
-
-class _ChunkShape:
-    """Chunk objects of one stream (OpenAI streams share one id and creation time)."""
-
-    def __init__(self, request: GenerationRequest, model: str):
-        self.api = request.api
-        self.model = model
-        self.id = new_id("chat" if self.api == "chat" else "completion")
-        self.created = now()
-
-    def chat(self, delta: ChatDelta, finish: FinishReason | None = None, usage: Usage | None = None) -> dict:
-        choices = [] if usage else [ChatChunkChoice(delta=delta, finish_reason=finish)]
-        chunk = ChatCompletionChunk(id=self.id, created=self.created, model=self.model, choices=choices, usage=usage)
-        body = chunk.model_dump()
-        for choice in body["choices"]:  # OpenAI sends only the delta fields that are set
-            choice["delta"] = {k: v for k, v in choice["delta"].items() if v is not None}
-        return body
-
-    def completion(self, text: str, finish: FinishReason | None = None, usage: Usage | None = None) -> dict:
-        choices = [] if usage else [CompletionChoice(text=text, finish_reason=finish)]
-        return Completion(id=self.id, created=self.created, model=self.model, choices=choices,
-                          usage=usage).model_dump()
-
-    def delta(self, text: str) -> dict:
-        if self.api == "chat":
-            return self.chat(ChatDelta(content=text))
-        if self.api == "completion":
-            return self.completion(text)
-        return StreamChunk(text=text).model_dump(exclude_none=True)
-
-    def last(self, finish: Finish) -> dict:
-        if self.api == "chat":
-            return self.chat(ChatDelta(), finish.reason)
-        if self.api == "completion":
-            return self.completion("", finish.reason)
-        return StreamChunk(text="", finish_reason=finish.reason, usage=finish.usage).model_dump()
-
-    def usage(self, finish: Finish) -> dict:
-        if self.api == "chat":
-            return self.chat(ChatDelta(), usage=finish.usage)
-        return self.completion("", usage=finish.usage)
 
 
 # --- joining streamed text ------------------------------------------------------------------------

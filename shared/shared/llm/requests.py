@@ -1,4 +1,5 @@
-"""One entry point for every LLM job: native input or OpenAI route, parsed into one typed request."""
+"""The typed request every LLM job becomes, whatever API it came through; the native input parsed into it,
+and the completion budget it leaves."""
 
 from __future__ import annotations
 
@@ -10,25 +11,9 @@ from shared.llm.inputs import (
     ChatMessage,
     Sampling,
     StructuredOutputs,
-    min_tokens_problems,
     parse_generate,
     resolve_max_tokens,
 )
-from shared.llm.openai import (
-    CHAT_ROUTE,
-    COMPLETIONS_ROUTE,
-    MODELS_ROUTE,
-    ROUTES,
-    ChatCompletionRequest,
-    CompletionRequest,
-)
-from shared.llm.worker_vllm import (
-    DEFAULT_COMPLETION_MAX_TOKENS,
-    WorkerVllmRequest,
-    is_worker_vllm_form,
-    parse_worker_vllm,
-)
-from shared.validation import parse
 
 Api = Literal["native", "chat", "completion"]
 
@@ -61,18 +46,9 @@ class GenerationRequest:
         return [{"role": m.role, "content": m.text()} for m in self.messages]
 
 
-@dataclass(frozen=True)
-class ModelsRequest:
-    """GET /v1/models."""
-
-
-def parse_job(job_input: Any, served_model: str) -> GenerationRequest | ModelsRequest:
-    """Parse a job's ``input`` (native, or RunPod's ``{"openai_route", "openai_input"}``); BadInput lists
-    every bad field."""
-    if isinstance(job_input, dict) and "openai_route" in job_input:
-        return _parse_openai(job_input, served_model)
-    if is_worker_vllm_form(job_input):
-        return _transformers_request(parse_worker_vllm(job_input))
+def parse_native(job_input: Any) -> GenerationRequest:
+    """Parse a native job ``input``; BadInput lists every bad field. Each worker routes its other APIs
+    (OpenAI routes, worker-vllm's form) before this."""
     native = parse_generate(job_input)
     return GenerationRequest(
         api="native",
@@ -82,81 +58,6 @@ def parse_job(job_input: Any, served_model: str) -> GenerationRequest | ModelsRe
         stream=native.stream,
         prompt_field="prompt" if native.prompt is not None else "messages",
         structured_outputs=native.structured_outputs,
-    )
-
-
-def _parse_openai(job_input: dict[str, Any], served_model: str) -> GenerationRequest | ModelsRequest:
-    route = job_input["openai_route"]
-    unknown = sorted(set(job_input) - {"openai_route", "openai_input"})
-    if unknown:
-        raise BadInput([FieldProblem(name, "unknown field") for name in unknown])
-    if route not in ROUTES:
-        raise BadInput.field("openai_route", f"must be one of {', '.join(ROUTES)}", route)
-    if route == MODELS_ROUTE:
-        return ModelsRequest()
-    body = job_input.get("openai_input")
-    if route == CHAT_ROUTE:
-        chat = parse(ChatCompletionRequest, body, prefix="openai_input")
-        max_tokens, max_tokens_field = chat.completion_budget()
-        sampling = chat.sampling().model_copy(update={"max_tokens": max_tokens})
-        _check(chat.model, sampling, served_model)
-        return GenerationRequest(
-            api="chat",
-            sampling=sampling,
-            messages=tuple(chat.messages),
-            stream=chat.stream,
-            include_usage=chat.include_usage,
-            prompt_field="openai_input.messages",
-            max_tokens_field=f"openai_input.{max_tokens_field}",
-            prefix="openai_input",
-        )
-    assert route == COMPLETIONS_ROUTE
-    completion = parse(CompletionRequest, body, prefix="openai_input")
-    _check(completion.model, completion.sampling(), served_model)
-    return GenerationRequest(
-        api="completion",
-        sampling=completion.sampling(),
-        prompt=completion.prompt,
-        stream=completion.stream,
-        include_usage=completion.include_usage,
-        prompt_field="openai_input.prompt",
-        max_tokens_field="openai_input.max_tokens",
-        prefix="openai_input",
-    )
-
-
-#: sampling_params fields the transformers engine (llm-hf) honours; the others only at their default.
-_TRANSFORMERS_SAMPLING = ("max_tokens", "min_tokens", "ignore_eos", "temperature", "top_p", "top_k",
-                          "repetition_penalty", "stop", "seed", "stream_options")
-
-
-def _transformers_request(request: WorkerVllmRequest) -> GenerationRequest:
-    """worker-vllm's form as llm-hf serves it: what the transformers engine cannot do is refused per field."""
-    params = request.sampling_params
-    defaults = type(params)()
-    refused = [FieldProblem(f"sampling_params.{name}", "is not supported by llm-hf (the transformers engine); "
-                            "serve the model with llm-vllm for it", getattr(params, name))
-               for name in sorted(params.model_fields_set - set(_TRANSFORMERS_SAMPLING))
-               if getattr(params, name) != getattr(defaults, name)]
-    if refused:
-        raise BadInput(refused)
-    chat = request.route == CHAT_ROUTE
-    max_tokens = params.max_tokens if params.max_tokens is not None or chat else DEFAULT_COMPLETION_MAX_TOKENS
-    sampling = Sampling(max_tokens=max_tokens, min_tokens=params.min_tokens, ignore_eos=params.ignore_eos,
-                        temperature=params.temperature, top_p=params.top_p, top_k=max(params.top_k, 0),
-                        repetition_penalty=params.repetition_penalty, stop=params.stop, seed=params.seed)
-    messages = request.chat()
-    return GenerationRequest(
-        api="chat" if chat else "completion",
-        sampling=sampling,
-        prompt=None if chat else request.prompt,
-        messages=tuple(messages) if messages is not None else None,
-        stream=request.stream,
-        include_usage=bool(params.stream_options and params.stream_options.include_usage),
-        prompt_field="messages" if request.messages is not None else "prompt",
-        max_tokens_field="sampling_params.max_tokens",
-        prefix="sampling_params",
-        sse=True,
     )
 
 
@@ -171,11 +72,3 @@ def completion_budget(request: GenerationRequest, prompt_tokens: int, context: i
         raise BadInput([FieldProblem(field, f"must be <= max_tokens ({budget}, what the context leaves)",
                                      sampling.min_tokens)])
     return budget
-
-
-def _check(model: str, sampling: Sampling, served_model: str) -> None:
-    problems = min_tokens_problems(sampling, "openai_input")
-    if model != served_model:
-        problems.append(FieldProblem("openai_input.model", f"this endpoint serves only {served_model!r}", model))
-    if problems:
-        raise BadInput(problems)

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given
 
 from shared.llm.inputs import GenerateInput
-from shared.llm.openai import CHAT_ROUTE, COMPLETIONS_ROUTE, ChatCompletionRequest, CompletionRequest
+from shared.llm.openai import CHAT_ROUTE, COMPLETIONS_ROUTE
 from shared.validation import json_schema
+from worker_llm_hf.openai import ChatCompletionRequest, CompletionRequest
 
 #: Bounds of the fields that cost generation time, so each example is a few tokens of the tiny model.
 TOKEN_CAPS = {"max_tokens": {"maximum": 4}, "min_tokens": {"maximum": 4}}

@@ -1,6 +1,8 @@
 """Property: whatever the input (native or an OpenAI route, from the schema or hostile), an llm-vllm job ends
 with strict JSON, never INTERNAL, and the worker serves the next job (issue 19). The OpenAI bodies come from the
-shared OpenAI contract's schema (shared.llm.openai), the subset both LLM workers serve."""
+schema of llm-hf's OpenAI request models (worker_llm_hf.openai): the subset of vLLM's requests both LLM workers
+serve, with every field bounded, so examples stay a few tokens of the tiny model (vLLM's own request schema leaves
+``n`` unbounded)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ import pytest
 from hypothesis import given
 
 from shared.llm.inputs import GenerateInput
-from shared.llm.openai import CHAT_ROUTE, COMPLETIONS_ROUTE, ChatCompletionRequest, CompletionRequest
+from shared.llm.openai import CHAT_ROUTE, COMPLETIONS_ROUTE
 from shared.validation import json_schema
+from worker_llm_hf.openai import ChatCompletionRequest, CompletionRequest
 
 pytestmark = pytest.mark.vllm
 

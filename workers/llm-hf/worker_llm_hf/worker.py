@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import BadInput, StartupError
 from shared.llm.inputs import Sampling
-from shared.llm.openai import model_list
 from shared.llm.outputs import render
-from shared.llm.requests import GenerationRequest, ModelsRequest, parse_job
+from shared.llm.requests import GenerationRequest
 from worker_llm_hf.loading import LoadedModel, load, model_path
+from worker_llm_hf.openai import ModelsRequest, model_list, shape_for
 from worker_llm_hf.prompting import PromptBuilder
+from worker_llm_hf.requests import parse_job
 
 if TYPE_CHECKING:
     from worker_llm_hf.batching import BatchEngine
@@ -72,5 +73,5 @@ class LlmHf:
             return
         prompt = await asyncio.to_thread(self.prompts.build, request)
         events = self.engine.generate(prompt.ids, request.sampling, prompt.max_tokens)
-        async for chunk in render(request, events, served):
+        async for chunk in render(request, events, shape_for(request, served)):
             yield chunk

@@ -20,7 +20,7 @@ from typing import Any
 import shared.settings
 from shared.errors import BadInput, DeviceFailure, NotReady, WorkerError
 from shared.llm.outputs import render
-from shared.llm.requests import parse_job
+from shared.llm.requests import parse_native
 from shared.llm.worker_vllm import WorkerVllmRequest, as_sse, is_worker_vllm_form, parse_worker_vllm
 from worker_llm_vllm import compile_cache, generation, openai_routes, settings
 from worker_llm_vllm.engine import EngineDead, EngineHost
@@ -100,9 +100,9 @@ class VllmWorker:
             async for piece in self._worker_vllm(host, parse_worker_vllm(job_input), request_id):
                 yield piece
             return
-        request = parse_job(job_input, self.served_model)
+        request = parse_native(job_input)
         events = host.stream(generation.events(host.engine, request, request_id))
-        async for chunk in render(request, events, self.served_model):
+        async for chunk in render(request, events):
             yield chunk
 
     async def _worker_vllm(self, host: EngineHost, request: WorkerVllmRequest, request_id: str
