@@ -104,7 +104,9 @@ SOURCE_URL ?= $(shell git config --get remote.origin.url 2>/dev/null | sed -E 's
 BAKE_FILES ?= -f docker-bake.hcl
 BAKE_FLAGS ?=
 IMAGE_ENV = $(if $(REGISTRY),REGISTRY=$(REGISTRY)) $(if $(TAG),TAG=$(TAG))
-BAKE = env $(shell $(PYTHON) .ci/bake_env.py) VCS_REF=$(VCS_REF) SOURCE_URL=$(SOURCE_URL) $(IMAGE_ENV) docker buildx bake $(BAKE_FILES) $(BAKE_FLAGS)
+# What bake reads from the worker folders (WORKERS, MODELS, CI_BASES: .ci/bake_env.py), for every bake call.
+BAKE_ENV = env $(shell $(PYTHON) .ci/bake_env.py) VCS_REF=$(VCS_REF) SOURCE_URL=$(SOURCE_URL) $(IMAGE_ENV)
+BAKE = $(BAKE_ENV) docker buildx bake $(BAKE_FILES) $(BAKE_FLAGS)
 
 .PHONY: build-all build push sizes
 build-all: ## Build every worker image (weights baked; HF_TOKEN, if set, goes in as a build secret)
@@ -118,4 +120,4 @@ push: ## Build and push every image (or WORKER=<name>) to REGISTRY=... with TAG=
 	$(BAKE) --push $(WORKER)
 
 sizes: ## Size of each built image (or WORKER=<name>): base, weights, the rest
-	env $(IMAGE_ENV) $(PYTHON) .ci/image_sizes.py $(BAKE_FILES) $(WORKER)
+	$(BAKE_ENV) $(PYTHON) .ci/image_sizes.py $(BAKE_FILES) $(WORKER)

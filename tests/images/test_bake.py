@@ -160,6 +160,13 @@ def test_make_build_hands_model_toml_to_bake():
     assert "docker buildx bake -f docker-bake.hcl" in plan and plan.rstrip().endswith("llm-hf")
 
 
+def test_make_sizes_hands_bake_the_worker_folders_too():
+    # image_sizes.py asks `bake --print` for the targets: without WORKERS the bake file names no image.
+    plan = subprocess.run(["make", "--no-print-directory", "-n", "sizes"], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout
+    assert "WORKERS=" in plan and "MODELS=" in plan and ".ci/image_sizes.py" in plan
+
+
 def test_make_build_without_worker_says_how_to_call_it():
     result = subprocess.run(["make", "--no-print-directory", "build"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode != 0 and "usage: make build WORKER=<name>" in result.stderr
