@@ -18,6 +18,9 @@ stand-ins, test paths, ruff's packages, docs, fixtures, benchmarks) is derived f
     [bench]
     first_job = { prompt = "a lighthouse" }       # the cold-start benchmark's first job
 
+    [docs.blocks]                                 # README blocks besides the input table (llm-vllm's)
+    settings-table = "worker_llm_vllm.settings:reference"   # block name = module:function returning it
+
 Standard library only: `.ci/bake_env.py` runs it with the system Python, before any virtualenv exists.
 """
 
@@ -37,7 +40,8 @@ FILE = "worker.toml"
 PACKAGE_PREFIX = "worker_"
 #: A worker (folder) name: also its endpoint id and image name.
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
-_KEYS = {"worker": {"package", "input", "ci_base"}, "fixture": {"builder", "folder", "env"}, "bench": {"first_job"}}
+_KEYS = {"worker": {"package", "input", "ci_base"}, "fixture": {"builder", "folder", "env"}, "bench": {"first_job"},
+         "docs": {"blocks"}}
 
 
 class ManifestError(ValueError):
@@ -60,6 +64,8 @@ class Manifest:
     ci_base: str
     fixture: Fixture | None = None
     first_job: dict[str, Any] | None = None
+    #: README block name -> "module:function" returning its markdown (devkit/docs.py).
+    doc_blocks: dict[str, str] = field(default_factory=dict)
 
     def input_model_path(self) -> tuple[str, str]:
         """(module, attribute) of the job input model."""
@@ -101,11 +107,14 @@ def load(name: str, workers_dir: Path = WORKERS_DIR) -> Manifest:
     if not worker["input"].startswith(("shared.", f"{worker['package']}.")) or ":" not in worker["input"]:
         raise ManifestError(f"{path}: input must be 'module:attribute' in {worker['package']} or shared, "
                             f"got {worker['input']!r}")
+    blocks = data.get("docs", {}).get("blocks", {})
+    if bad := sorted(name for name, function in blocks.items() if not isinstance(function, str) or ":" not in function):
+        raise ManifestError(f"{path}: [docs] blocks must map a block name to 'module:function', got {bad}")
     fixture = data.get("fixture")
     return Manifest(
         name=name, folder=path.parent, package=worker["package"], input=worker["input"], ci_base=worker["ci_base"],
         fixture=Fixture(fixture["builder"], fixture["folder"], dict(fixture.get("env", {}))) if fixture else None,
-        first_job=data.get("bench", {}).get("first_job"),
+        first_job=data.get("bench", {}).get("first_job"), doc_blocks=dict(blocks),
     )
 
 

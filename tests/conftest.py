@@ -1,10 +1,14 @@
-"""Fixtures shared by every test: the runpod SDK's environment for tests, repo paths."""
+"""Fixtures shared by every test: the runpod SDK test environment, repo paths, tiny models, S3, a webhook."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -67,6 +71,45 @@ def s3_bucket(s3_server):
     name = f"bucket-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=name)
     return s3_server, name, client
+
+
+class WebhookReceiver(HTTPServer):
+    """A local webhook: keeps each POSTed JSON body; answers the statuses queued in ``answers``, then 200."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _WebhookHandler)
+        self.bodies: list[dict] = []
+        self.answers: list[int] = []
+        self.url = f"http://127.0.0.1:{self.server_port}/hook"
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[dict]:
+        """The first ``count`` bodies received, waiting up to ``timeout`` s for them."""
+        deadline = time.monotonic() + timeout
+        while len(self.bodies) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.bodies)} webhook call(s) after {timeout} s, wanted {count}")
+            time.sleep(0.05)
+        return self.bodies[:count]
+
+
+class _WebhookHandler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.server.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(self.server.answers.pop(0) if self.server.answers else 200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook_receiver() -> WebhookReceiver:
+    """A fresh local webhook URL (``.url``) and what was POSTed to it (``.bodies``, ``.wait_for(n)``)."""
+    server = WebhookReceiver()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 async def _chunks_with_a_busy_consumer(handler, job_input, engine_busy) -> list:

@@ -2,7 +2,9 @@
 
 Formula, per GPU type of the endpoint (numbers in decimal GB, 1 GB = 10^9 bytes)::
 
-    weights  = sizes of the baked weight files, else parameters(config.json) x bytes per parameter
+    weights  = sizes of the baked weight files, else parameters(config.json) x bytes per parameter,
+               plus those of every extra model model.toml names (its tables: VAE, refiner) but for
+               the components the worker takes from the main model (the table's from_base lists)
     kv cache = 2 (K and V) x layers x KV heads x head size x bytes per value
                x MAX_MODEL_LEN x MAX_CONCURRENCY                       (endpoint.toml [env])
     fits    <=> weights + kv cache <= catalog memory (GB) x GPU count x margin
@@ -11,10 +13,13 @@ Formula, per GPU type of the endpoint (numbers in decimal GB, 1 GB = 10^9 bytes)
 0.90: the other 10% is the CUDA context, activations and allocator slack. The catalog states memory
 as "GB" (v2 GpuType.memory, "VRAM in GB"); it is taken as 10^9 bytes, the smaller reading, so the
 check errs on the side of refusing. Models without a KV cache (SDXL) are checked on weights alone.
+An extra model that replaces a part of the main one (sdxl's fp16-fix VAE) is counted on top of it:
+0.17 GB more than loaded, on the refusing side as well.
 
 No model hub is reachable from here, so the real models' config.json values are kept in KNOWN_MODELS
 (each model's config.json at the revision model.toml pins); a local folder of baked files
-(``<WORKER>_MODEL_DIR``, the bake variable of docs/images.md) wins over the table when it is set.
+(``<WORKER>_MODEL_DIR``, the bake variable of docs/images.md) wins over the table when it is set, and
+for an extra model ``<WORKER>_EXTRAS_DIR/<table>`` (baked without the components taken from the main model).
 The container disk is checked against the image: ``container.image_gb`` (from ``make sizes``)
 plus 10% headroom for what the worker writes.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,10 +101,25 @@ class TransformerConfig:
         return ModelShape(name, weights, self.kv_bytes_per_token())
 
 
+@dataclass(frozen=True)
+class PipelineWeights:
+    """A diffusers pipeline's weight bytes per component folder (``unet``, ``text_encoder_2``, ``vae``)."""
+
+    name: str
+    components: dict[str, float]
+
+    def shape(self, name: str | None = None, without: Iterable[str] = ()) -> ModelShape:
+        """The pipeline's weights but for the components in ``without`` (those another pipeline lends it)."""
+        left_out = set(without)
+        return ModelShape(name or self.name, sum(b for part, b in self.components.items() if part not in left_out))
+
+
 #: config.json of the models workers/*/model.toml name (Hugging Face Hub, at the pinned revisions),
 #: and SDXL's fp16 weight sizes (its unet, two text encoders and VAE: 2.57 B + 0.12 B + 0.69 B + 0.08 B
-#: parameters x 2 bytes, the sizes of the repo's *.fp16.safetensors files).
-KNOWN_MODELS: dict[str, TransformerConfig | ModelShape] = {
+#: parameters x 2 bytes, the sizes of the repo's *.fp16.safetensors files); the refiner's per component
+#: (unet 2.26 B, text_encoder_2 0.69 B, vae 0.08 B parameters x 2 bytes), the worker taking some from the
+#: base; the fp16-fix VAE's 0.08 B parameters as loaded, in fp16 (its file holds them in fp32).
+KNOWN_MODELS: dict[str, TransformerConfig | ModelShape | PipelineWeights] = {
     "meta-llama/Llama-3.2-1B-Instruct": TransformerConfig(
         hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
         num_key_value_heads=8, vocab_size=128256, head_dim=64, tie_word_embeddings=True),
@@ -106,6 +127,9 @@ KNOWN_MODELS: dict[str, TransformerConfig | ModelShape] = {
         hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
         num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True, attention_bias=True),
     "stabilityai/stable-diffusion-xl-base-1.0": ModelShape("stable-diffusion-xl-base-1.0", 6.94 * GB),
+    "stabilityai/stable-diffusion-xl-refiner-1.0": PipelineWeights("stable-diffusion-xl-refiner-1.0", {
+        "unet": 4.52 * GB, "text_encoder_2": 1.39 * GB, "vae": 0.17 * GB}),
+    "madebyollin/sdxl-vae-fp16-fix": ModelShape("sdxl-vae-fp16-fix", 0.17 * GB),
 }
 
 
@@ -114,24 +138,42 @@ class FitError(ValueError):
 
 
 def model_shape(config: EndpointConfig, workers_dir: Path | None = None) -> ModelShape | None:
-    """The worker's model (workers/<name>/model.toml), None for a worker without one."""
+    """What the worker loads (workers/<name>/model.toml): its main model, with the KV cache, and each extra
+    model of its tables; None for a worker without one."""
     model_toml = (workers_dir or endpoint_config.WORKERS_DIR) / config.name / "model.toml"
     if not model_toml.is_file():
         return None
-    model_id = tomllib.loads(model_toml.read_text())["id"]
+    tables = tomllib.loads(model_toml.read_text())
+    prefix = config.name.upper().replace("-", "_")
+    main = _one_model(config.name, tables, f"{prefix}_MODEL_DIR")
+    extras = [_one_model(config.name, table, f"{prefix}_EXTRAS_DIR", name)
+              for name, table in tables.items() if isinstance(table, dict)]
+    if not extras:
+        return main
+    return ModelShape(" + ".join([main.name, *(extra.name for extra in extras)]),
+                      main.weight_bytes + sum(extra.weight_bytes for extra in extras), main.kv_bytes_per_token)
+
+
+def _one_model(worker: str, table: dict, variable: str, subfolder: str = "") -> ModelShape:
+    """One model of model.toml (its top level or a table): from its baked folder when there is one, else
+    KNOWN_MODELS, less the components the worker takes from the main model (``from_base``, and
+    ``from_base_if_same``: the image bakes those only where they differ, and then their files count)."""
+    model_id = table["id"]
     name = model_id.rsplit("/", 1)[-1]
-    baked = os.environ.get(f"{config.name.upper().replace('-', '_')}_MODEL_DIR")
-    if baked and Path(baked).is_dir():
-        return _from_folder(name, Path(baked), KNOWN_MODELS.get(model_id))
     known = KNOWN_MODELS.get(model_id)
+    root = os.environ.get(variable)
+    if root and (Path(root) / subfolder).is_dir():
+        return _from_folder(name, Path(root) / subfolder, known)
     if known is None:
-        raise FitError(f"{config.name}: {model_id} is not in devkit.deploy.fit.KNOWN_MODELS and "
-                       f"{config.name.upper().replace('-', '_')}_MODEL_DIR is not set: no size to check "
-                       "(add its config.json values, or pass --force)")
+        where = f"{variable}/{subfolder}" if subfolder else variable
+        raise FitError(f"{worker}: {model_id} is not in devkit.deploy.fit.KNOWN_MODELS and {where} is not set: "
+                       "no size to check (add its config.json values, or pass --force)")
+    if isinstance(known, PipelineWeights):
+        return known.shape(name, [*table.get("from_base", ()), *table.get("from_base_if_same", ())])
     return known.shape(name) if isinstance(known, TransformerConfig) else known
 
 
-def _from_folder(name: str, folder: Path, known: TransformerConfig | ModelShape | None) -> ModelShape:
+def _from_folder(name: str, folder: Path, known: TransformerConfig | ModelShape | PipelineWeights | None) -> ModelShape:
     files = sorted(folder.rglob("*.safetensors")) or sorted(folder.rglob("*.bin"))
     weights = float(sum(f.stat().st_size for f in files)) if files else None
     config_json = folder / "config.json"
@@ -142,6 +184,8 @@ def _from_folder(name: str, folder: Path, known: TransformerConfig | ModelShape 
             return TransformerConfig.from_json(config).shape(name, weights)
     if isinstance(known, TransformerConfig):
         return known.shape(name, weights)
+    if weights is None and isinstance(known, PipelineWeights):
+        weights = known.shape().weight_bytes
     return ModelShape(name, weights if weights is not None else (known.weight_bytes if known else 0.0))
 
 

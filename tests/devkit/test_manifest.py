@@ -43,3 +43,15 @@ def test_a_bad_declaration_is_refused_naming_the_file_and_the_reason(tmp_path, t
 def test_a_folder_name_that_cannot_be_an_image_name_is_refused(tmp_path):
     with pytest.raises(manifest.ManifestError, match="lower case"):
         manifest.load("My_Asr", _write(tmp_path, VALID, name="My_Asr"))
+
+
+def test_readme_blocks_are_declared_by_name_with_the_function_that_renders_them(tmp_path):
+    text = VALID + '[docs.blocks]\nsettings-table = "worker_my_asr.settings:reference"\n'
+    declared = manifest.load("my-asr", _write(tmp_path, text))
+    assert declared.doc_blocks == {"settings-table": "worker_my_asr.settings:reference"}
+    assert manifest.load("other", _write(tmp_path, VALID.replace("my_asr", "other"), "other")).doc_blocks == {}
+
+
+def test_a_readme_block_without_its_module_and_function_is_refused(tmp_path):
+    with pytest.raises(manifest.ManifestError, match=r"\[docs\] blocks must map .* got \['settings-table'\]"):
+        manifest.load("my-asr", _write(tmp_path, VALID + '[docs.blocks]\nsettings-table = "reference"\n'))

@@ -13,12 +13,9 @@ Endpoints are started once per session and shared by every test asking for the s
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -116,45 +113,6 @@ def await_status(http) -> Callable[..., dict[str, Any]]:
             time.sleep(0.1)
 
     return wait
-
-
-class WebhookReceiver(HTTPServer):
-    """A local webhook: keeps each POSTed JSON body; answers the statuses queued in ``answers``, then 200."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _WebhookHandler)
-        self.bodies: list[dict] = []
-        self.answers: list[int] = []
-        self.url = f"http://127.0.0.1:{self.server_port}/hook"
-
-    def wait_for(self, count: int, timeout: float = 30) -> list[dict]:
-        """The first ``count`` bodies received, waiting up to ``timeout`` s for them."""
-        deadline = time.monotonic() + timeout
-        while len(self.bodies) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(self.bodies)} webhook call(s) after {timeout} s, wanted {count}")
-            time.sleep(0.05)
-        return self.bodies[:count]
-
-
-class _WebhookHandler(BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.server.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(self.server.answers.pop(0) if self.server.answers else 200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def webhook_receiver() -> WebhookReceiver:
-    """A fresh local webhook URL (``.url``) and what was POSTed to it (``.bodies``, ``.wait_for(n)``)."""
-    server = WebhookReceiver()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 #: Debian's chromium (`apt-get install chromium`, as .ci/run does); Playwright never downloads a browser here.

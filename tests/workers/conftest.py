@@ -52,6 +52,30 @@ _HUGE = st.sampled_from(["huge string", "huge list", "many keys", "very long lis
 HOSTILE_VALUES = st.one_of(_NON_FINITE, _SURROGATES, _WRONG_TYPES, _DEEP, _HUGE)
 
 
+def openai_request_fields(route: str) -> set[str]:
+    """The fields of an OpenAI request to ``route`` as the official ``openai`` client sends them (its request
+    parameters, ``stream`` included), plus the shared sampling fields (``top_k``, ``min_tokens``, ...) that
+    clients send with ``extra_body`` to vLLM-compatible servers."""
+    from openai.types import completion_create_params
+    from openai.types.chat import completion_create_params as chat_create_params
+
+    from shared.llm.inputs import Sampling
+    from shared.llm.openai import CHAT_ROUTE
+
+    params = (chat_create_params if route == CHAT_ROUTE else completion_create_params).CompletionCreateParamsStreaming
+    return set(params.__required_keys__ | params.__optional_keys__ | Sampling.model_fields.keys())
+
+
+def restricted(schema: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+    """``schema`` with only the ``fields`` it has among its properties (and its required ones among them): valid
+    instances carry no other field (`inputs` spoils them with unknown ones)."""
+    schema = copy.deepcopy(schema)
+    schema["properties"] = {name: prop for name, prop in schema["properties"].items() if name in fields}
+    schema["additionalProperties"] = False
+    schema["required"] = [name for name in schema.get("required", []) if name in fields]
+    return schema
+
+
 def capped(schema: dict[str, Any], caps: dict[str, dict[str, Any]], required: tuple[str, ...] = ()) -> dict[str, Any]:
     """``schema`` with tighter bounds on the fields that cost time (tokens, pixels, steps), so a quick run stays
     quick; each cap applies to every non-null branch of the field. ``required`` fields are always generated."""
@@ -115,7 +139,8 @@ def check_answer(answer: Any) -> None:
 @pytest.fixture(scope="session")
 def hostile() -> types.SimpleNamespace:
     """The strategies and the answer check above: ``hostile.inputs(schema)``, ``hostile.check_answer(...)``."""
-    return types.SimpleNamespace(inputs=inputs, openai_jobs=openai_jobs, capped=capped, check_answer=check_answer)
+    return types.SimpleNamespace(inputs=inputs, openai_jobs=openai_jobs, capped=capped, restricted=restricted,
+                                 openai_request_fields=openai_request_fields, check_answer=check_answer)
 
 
 @pytest.fixture(

@@ -25,6 +25,7 @@ def runpod(_standin, monkeypatch) -> RunPodV2:
     monkeypatch.setenv("TAG", "v1")
     for name in ("LLM_HF", "LLM_VLLM", "SDXL", "DEMO", "BIG"):
         monkeypatch.delenv(f"{name}_MODEL_DIR", raising=False)
+        monkeypatch.delenv(f"{name}_EXTRAS_DIR", raising=False)
     return _standin.state
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from devkit.deploy.fit import GB, KNOWN_MODELS, Fit, ModelShape, TransformerConfig, model_shape
+from devkit.deploy.fit import GB, KNOWN_MODELS, Fit, ModelShape, PipelineWeights, TransformerConfig, model_shape
 from devkit.endpoint_config import load
 
 #: config.json of Llama-3.1-8B (Hugging Face Hub, meta-llama/Llama-3.1-8B): the issue's refusal example.
@@ -145,3 +145,65 @@ def test_without_max_model_len_the_kv_cache_is_said_not_to_be_counted():
     fit = Fit("NVIDIA L40S", LLAMA_31_8B.shape("Llama-3.1-8B"), 0, 48, 1, 0.90)
     assert fit.describe() == ("Llama-3.1-8B: 16.1 GB weights + KV not counted (MAX_MODEL_LEN unset) "
                               "<= 48 GB x 0.90 on NVIDIA L40S")
+
+
+REFINER = KNOWN_MODELS["stabilityai/stable-diffusion-xl-refiner-1.0"]
+FP16_FIX_VAE = KNOWN_MODELS["madebyollin/sdxl-vae-fp16-fix"]
+
+
+def test_sdxl_counts_its_vae_and_the_refiners_unet_but_not_what_the_refiner_takes_from_the_base(repo):
+    shape = model_shape(load(repo / "workers" / "sdxl" / "endpoint.toml"))
+    # model.toml's [refiner]: from_base = ["vae"], from_base_if_same = ["text_encoder_2", "tokenizer_2"]
+    assert shape.weight_bytes == SDXL.weight_bytes + FP16_FIX_VAE.weight_bytes + REFINER.components["unet"]
+    assert shape.name == "stable-diffusion-xl-base-1.0 + sdxl-vae-fp16-fix + stable-diffusion-xl-refiner-1.0"
+    assert shape.kv_bytes_per_token == 0
+
+
+SDXL_LIKE = """
+name = "pics"
+profile = "development"
+[gpu]
+types = ["NVIDIA GeForce RTX 4090"]
+"""
+SDXL_LIKE_MODEL = """
+id = "stabilityai/stable-diffusion-xl-base-1.0"
+revision = "0"
+[refiner]
+id = "stabilityai/stable-diffusion-xl-refiner-1.0"
+revision = "0"
+from_base = ["vae"]
+"""
+
+
+def test_an_extra_pipeline_counts_every_component_it_does_not_take_from_the_base(workers_dir):
+    from devkit import endpoint_config
+
+    workers_dir("pics", SDXL_LIKE, model_toml=SDXL_LIKE_MODEL)
+    shape = model_shape(load(endpoint_config.WORKERS_DIR / "pics" / "endpoint.toml"))
+    assert shape.weight_bytes == SDXL.weight_bytes + REFINER.components["unet"] + REFINER.components["text_encoder_2"]
+
+
+def test_a_baked_extra_model_is_counted_from_its_files(workers_dir, tmp_path, monkeypatch):
+    from devkit import endpoint_config
+
+    unet = tmp_path / "extras" / "refiner" / "unet"
+    unet.mkdir(parents=True)
+    with open(unet / "diffusion_pytorch_model.fp16.safetensors", "wb") as weights:
+        weights.truncate(4_000_000_000)  # sparse
+    monkeypatch.setenv("PICS_EXTRAS_DIR", str(tmp_path / "extras"))
+    workers_dir("pics", SDXL_LIKE, model_toml=SDXL_LIKE_MODEL)
+    shape = model_shape(load(endpoint_config.WORKERS_DIR / "pics" / "endpoint.toml"))
+    assert shape.weight_bytes == SDXL.weight_bytes + 4_000_000_000
+
+
+def test_an_extra_model_without_a_size_is_refused_naming_its_folder(runpod, deploy, workers_dir):
+    workers_dir("pics", SDXL_LIKE, model_toml=SDXL_LIKE_MODEL.replace("stable-diffusion-xl-refiner-1.0", "unknown"))
+    status, out = deploy("deploy")
+    assert status == 2
+    assert "stabilityai/unknown is not in devkit.deploy.fit.KNOWN_MODELS and PICS_EXTRAS_DIR/refiner is not set" in out
+
+
+def test_a_pipelines_weights_leave_out_the_components_it_is_lent():
+    pipeline = PipelineWeights("p", {"unet": 3.0, "vae": 1.0})
+    assert pipeline.shape().weight_bytes == 4.0
+    assert pipeline.shape("q", ["vae"]) == ModelShape("q", 3.0)

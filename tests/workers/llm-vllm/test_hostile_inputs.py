@@ -1,8 +1,8 @@
 """Property: whatever the input (native or an OpenAI route, from the schema or hostile), an llm-vllm job ends
 with strict JSON, never INTERNAL, and the worker serves the next job (issue 19). The OpenAI bodies come from the
-schema of llm-hf's OpenAI request models (worker_llm_hf.openai): the subset of vLLM's requests both LLM workers
-serve, with every field bounded, so examples stay a few tokens of the tiny model (vLLM's own request schema leaves
-``n`` unbounded)."""
+schema of the request models llm-vllm validates them with (vLLM's own, `worker_llm_vllm.openai_routes`), over the
+fields of an OpenAI request (the official client's parameters and the shared sampling extras); the fields that
+cost generation time are capped so examples stay a few tokens of the tiny model (vLLM leaves ``n`` unbounded)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from hypothesis import given
 from shared.llm.inputs import GenerateInput
 from shared.llm.openai import CHAT_ROUTE, COMPLETIONS_ROUTE
 from shared.validation import json_schema
-from worker_llm_hf.openai import ChatCompletionRequest, CompletionRequest
+from worker_llm_vllm.openai_routes import _request_model as vllm_request_model
 
 pytestmark = pytest.mark.vllm
 
 #: Bounds of the fields that cost generation time, so each example is a few tokens of the tiny model.
 TOKEN_CAPS = {"max_tokens": {"maximum": 4}, "min_tokens": {"maximum": 4}}
-OPENAI_MODELS = {CHAT_ROUTE: ChatCompletionRequest, COMPLETIONS_ROUTE: CompletionRequest}
+OPENAI_ROUTES = (CHAT_ROUTE, COMPLETIONS_ROUTE)
 MODEL = "tiny-llama"
 
 
@@ -39,12 +39,13 @@ def test_native_jobs_end_with_a_strict_answer_never_internal(run, hostile, hosti
     serves_the_next_job(run)
 
 
-@pytest.mark.parametrize("route", sorted(OPENAI_MODELS))
+@pytest.mark.parametrize("route", OPENAI_ROUTES)
 def test_openai_jobs_end_with_a_strict_answer_never_internal(run, hostile, hostile_budget, route):
-    caps = {**TOKEN_CAPS, "model": {"enum": [MODEL]}}
+    caps = {**TOKEN_CAPS, "model": {"enum": [MODEL]}, "n": {"maximum": 2}}
     if route == CHAT_ROUTE:
         caps["max_completion_tokens"] = {"maximum": 4}
-    schema = hostile.capped(json_schema(OPENAI_MODELS[route]), caps, required=("max_tokens",))
+    schema = hostile.restricted(json_schema(vllm_request_model(route)), hostile.openai_request_fields(route))
+    schema = hostile.capped(schema, caps, required=("max_tokens",))
 
     @hostile_budget
     @given(hostile.openai_jobs(route, schema))

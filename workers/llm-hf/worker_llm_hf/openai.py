@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, field_validator
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, StrictBool, field_validator, model_serializer
 
 from shared.errors import BadInput, FieldProblem
 from shared.llm.inputs import (
@@ -123,6 +123,11 @@ class ChatCompletion(BaseModel):
 class ChatDelta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _set_fields_only(self, dump: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """OpenAI sends only the delta fields that are set (the role once, then content)."""
+        return {key: value for key, value in dump(self).items() if value is not None}
 
 
 class ChatChunkChoice(BaseModel):
@@ -253,18 +258,35 @@ def shape_for(request: GenerationRequest, model: str) -> ResponseShape:
 
 
 class _OpenAIShape(ResponseShape):
-    """One response's objects: a stream's chunks share one id and creation time, as OpenAI's do."""
+    """One response's objects: a stream's chunks share one id and creation time, as OpenAI's do.
+
+    A subclass names its chunk object (``chunk_type``), that object's choice (``choice_type``) and the
+    choice field that carries the generated text (``content_field``: a chat ``delta``, a completion's ``text``).
+    """
 
     kind: Literal["chat", "completion"]
+    chunk_type: type[BaseModel]
+    choice_type: type[BaseModel]
+    content_field: Literal["delta", "text"]
 
     def __init__(self, model: str):
         self.model = model
         self.id = new_id(self.kind)
         self.created = now()
 
+    def _chunk(self, content: Any = None, finish: FinishReason | None = None, usage: Usage | None = None) -> dict:
+        """One object with a single choice carrying ``content`` and ``finish``; with no ``content``, the
+        usage chunk OpenAI ends a stream with when asked (``stream_options.include_usage``): no choices."""
+        choices = [] if content is None else [self.choice_type(**{self.content_field: content}, finish_reason=finish)]
+        return self.chunk_type(id=self.id, created=self.created, model=self.model, choices=choices,
+                               usage=usage).model_dump()
+
 
 class ChatShape(_OpenAIShape):
     kind = "chat"
+    chunk_type = ChatCompletionChunk
+    choice_type = ChatChunkChoice
+    content_field = "delta"
 
     def whole(self, text: str, finish: Finish) -> dict[str, Any]:
         return ChatCompletion(
@@ -282,19 +304,14 @@ class ChatShape(_OpenAIShape):
         return self._chunk(ChatDelta(), finish.reason)
 
     def usage(self, finish: Finish) -> dict[str, Any]:
-        return self._chunk(ChatDelta(), usage=finish.usage)
-
-    def _chunk(self, delta: ChatDelta, finish: FinishReason | None = None, usage: Usage | None = None) -> dict:
-        choices = [] if usage else [ChatChunkChoice(delta=delta, finish_reason=finish)]
-        chunk = ChatCompletionChunk(id=self.id, created=self.created, model=self.model, choices=choices, usage=usage)
-        body = chunk.model_dump()
-        for choice in body["choices"]:  # OpenAI sends only the delta fields that are set
-            choice["delta"] = {k: v for k, v in choice["delta"].items() if v is not None}
-        return body
+        return self._chunk(usage=finish.usage)
 
 
 class CompletionShape(_OpenAIShape):
     kind = "completion"
+    chunk_type = Completion
+    choice_type = CompletionChoice
+    content_field = "text"
 
     def whole(self, text: str, finish: Finish) -> dict[str, Any]:
         return self._chunk(text, finish.reason, finish.usage)
@@ -306,10 +323,4 @@ class CompletionShape(_OpenAIShape):
         return self._chunk("", finish.reason)
 
     def usage(self, finish: Finish) -> dict[str, Any]:
-        return self._chunk("", usage=finish.usage, choices=False)
-
-    def _chunk(self, text: str, finish: FinishReason | None = None, usage: Usage | None = None,
-               choices: bool = True) -> dict:
-        listed = [CompletionChoice(text=text, finish_reason=finish)] if choices else []
-        return Completion(id=self.id, created=self.created, model=self.model, choices=listed,
-                          usage=usage).model_dump()
+        return self._chunk(usage=finish.usage)
