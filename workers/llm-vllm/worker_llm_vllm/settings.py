@@ -175,11 +175,13 @@ def env_name(option: str) -> str:
     return option.upper()
 
 
-def load(model_path: Path, environ: Mapping[str, str] | None = None, served_name: str | None = None) -> EngineSettings:
+def load(model_path: Path, environ: Mapping[str, str] | None = None, served_name: str | None = None,
+         adapters: Mapping[str, Path] | None = None) -> EngineSettings:
     """Parse the engine settings from ``environ`` (default: the process environment) with vLLM's parser.
 
     ``served_name`` is the model name clients use when SERVED_MODEL_NAME is not set (vLLM's own default
-    would be the folder's path).
+    would be the folder's path). ``adapters`` (name -> baked folder, worker_llm_vllm.adapters) turn LoRA on
+    and are served as ``--lora-modules``; limits they exceed fail here (`with_adapters`).
     """
     environ = os.environ if environ is None else environ
     parser = _parser()
@@ -200,7 +202,30 @@ def load(model_path: Path, environ: Mapping[str, str] | None = None, served_name
         argv += words
     if problems:
         raise EngineSettingsError(problems)
-    return EngineSettings(args=_parse(parser, argv), given=given)
+    settings = EngineSettings(args=_parse(parser, argv), given=given)
+    return with_adapters(settings, adapters) if adapters else settings
+
+
+def with_adapters(settings: EngineSettings, adapters: Mapping[str, Path]) -> EngineSettings:
+    """``settings`` serving ``adapters`` too: LoRA on (ENABLE_LORA=false is refused), every adapter kept in CPU
+    memory (MAX_CPU_LORAS defaults to their number), each one a ``--lora-modules`` entry after any given
+    in VLLM_EXTRA_ARGS; an adapter over MAX_LORA_RANK, or more of them than MAX_CPU_LORAS, fails startup."""
+    from vllm.entrypoints.openai.models.protocol import LoRAModulePath
+
+    from worker_llm_vllm.adapters import check_limits
+
+    args = settings.args
+    if "ENABLE_LORA" in settings.given and not args.enable_lora:
+        raise EngineSettingsError([f"ENABLE_LORA={settings.given['ENABLE_LORA']!r}: LoRA adapters are baked "
+                                   f"({', '.join(adapters)}); unset it or set it to true"])
+    check_limits(adapters, args, settings.given)
+    baked = [LoRAModulePath(name=name, path=str(path)) for name, path in adapters.items()]
+    clashes = sorted({m.name for m in args.lora_modules or []} & set(adapters))
+    if clashes:
+        raise EngineSettingsError([f"{EXTRA_ARGS}: --lora-modules names {clashes}, the name of baked adapters"])
+    served = argparse.Namespace(**{**vars(args), "enable_lora": True, "lora_modules": [*(args.lora_modules or []),
+                                   *baked], "max_cpu_loras": args.max_cpu_loras or max(len(adapters), args.max_loras)})
+    return EngineSettings(args=served, given=settings.given)
 
 
 def option_of(name: str) -> str:
@@ -338,6 +363,8 @@ WORKER_SETTINGS = {
     "MAX_CONCURRENCY": "jobs one worker takes at once (default 30, as worker-vllm); vLLM runs MAX_NUM_SEQS of "
                        "them per step and queues the rest",
     "LOG_LEVEL": "the worker's log level",
+    "ADAPTERS_PATH": "the folder of LoRA adapters, one folder each, served under its name (the image sets "
+                     "`/adapters`, where model.toml's `[adapters.<name>]` are baked); LoRA turns on when it holds any",
 }
 
 
