@@ -10,9 +10,10 @@ shell-quoted, for `env`):
   (extra models such as sdxl's ``[vae]``, each without its ``env``), ``adapters`` from its
   ``[adapters.<name>]`` tables (LoRA adapters: ``id``, ``revision``, ``license``), and ``contexts``, the
   local folders used instead of the Hub (offline builds, CI): ``model`` and ``extras``. Each can be
-  overridden from the environment per worker, ``<WORKER>_MODEL_ID``, ``_MODEL_REVISION``, ``_MODEL_VARIANT``,
-  ``_MODEL_LICENSE``, ``_EXTRA_MODELS`` (JSON), ``_ADAPTERS`` (JSON), ``_MODEL_DIR`` and ``_EXTRAS_DIR`` (``<WORKER>`` is the
-  folder name in upper case, ``-`` as ``_``): to try another revision without editing the file.
+  overridden from the environment per worker, ``<WORKER>_MODEL_ID``, ``_MODEL_REVISION``,
+  ``_MODEL_VARIANT``, ``_MODEL_LICENSE``, ``_EXTRA_MODELS`` (JSON), ``_ADAPTERS`` (JSON), ``_MODEL_DIR``
+  and ``_EXTRAS_DIR`` (``<WORKER>`` is the folder name in upper case, ``-`` as ``_``): to try another
+  revision without editing the file.
 - ``CI_BASES``: JSON object, worker -> the CPU stand-in of its base (worker.toml ``ci_base``), read only by
   .ci/bake-ci.hcl.
 

@@ -338,7 +338,7 @@ def test_an_adapter_without_peft_config_or_safetensors_is_refused(tmp_path):
     folder.mkdir()
     (folder / "adapter_model.safetensors").write_bytes(b"\0" * 8)
     [adapter] = weights.adapter_models('{"my-lora": {"id": "org/lora", "revision": "1"}}')
-    with pytest.raises(WeightsError, match="has no adapter_config.json"):
+    with pytest.raises(WeightsError, match=r"has no adapter_config\.json"):
         bake(adapter.id, adapter.revision, tmp_path / "out", local=folder, required=adapter.required)
     (folder / "adapter_model.safetensors").rename(folder / "adapter_model.bin")
     (folder / "adapter_config.json").write_text("{}")
