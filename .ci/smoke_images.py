@@ -5,8 +5,8 @@
 The image is run by the digest the registry gave it (what a RunPod endpoint pulls), as a worker process
 of devkit.endpoint.LocalEndpoint (see container_worker.py): the job goes in through the public
 /run API, the container takes it through the runpod SDK's real job loop, and /status must come back
-COMPLETED with an output. An image that bakes extra models (model.toml's tables) must also complete a
-job that uses each (`EXTRA_JOBS`), and one that uses a baked LoRA adapter. Prints one line per job; exits non-zero on the first failure.
+COMPLETED with an output. An image that bakes extra models (model.toml's tables) or LoRA adapters must also
+complete a job that uses each (`EXTRA_JOBS`). Prints one line per job; exits non-zero on the first failure.
 """
 
 from __future__ import annotations
