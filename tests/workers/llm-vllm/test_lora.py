@@ -195,3 +195,21 @@ def test_an_adapter_folder_without_safetensors_weights_fails_startup(adapters_di
     (folder / "adapter_model.safetensors").rename(folder / "adapter_model.bin")
     with pytest.raises(StartupError, match=r"'pickled'.*has no adapter_model\.safetensors"):
         adapters.find(tmp_path)
+
+
+def test_worker_vllms_lora_modules_setting_is_read_in_its_json_and_name_path_forms(tiny_llm_dir, adapters_dir):
+    """worker-vllm docs/configuration.md, "LoRA": LORA_MODULES='[{"name":"my-adapter","path":"org/adapter-repo"}]',
+    passed to vLLM's --lora-modules; vLLM loads those adapters at startup."""
+    from worker_llm_vllm import adapters, settings
+
+    path = str(adapters_dir / "tiny-lora")
+    documented = settings.load(tiny_llm_dir, {"LORA_MODULES": f'[{{"name": "mine", "path": "{path}"}}]'})
+    assert [(m.name, m.path) for m in documented.args.lora_modules] == [("mine", path)]
+    words = settings.load(tiny_llm_dir, {"LORA_MODULES": f"a={path} b={path}"})
+    assert [m.name for m in words.args.lora_modules] == ["a", "b"]
+    merged = settings.load(tiny_llm_dir, {"LORA_MODULES": f"mine={path}"}, adapters=adapters.find(adapters_dir))
+    assert [m.name for m in merged.args.lora_modules] == ["mine", *ADAPTERS]
+    with pytest.raises(StartupError, match=r"LORA_MODULES=.*JSON list"):
+        settings.load(tiny_llm_dir, {"LORA_MODULES": '["x"]'})
+    with pytest.raises(StartupError, match=r"names \['tiny-lora'\], the names of baked adapters"):
+        settings.load(tiny_llm_dir, {"LORA_MODULES": f"tiny-lora={path}"}, adapters=adapters.find(adapters_dir))
