@@ -64,12 +64,13 @@ def rank(folder: Path) -> int:
 
 def check_limits(adapters: Mapping[str, Path], args: Any, given: Mapping[str, str]) -> None:
     """Refuse adapters the engine's LoRA settings (vLLM's parsed ``args``) cannot hold, naming the setting."""
-    refusals = [f"adapter {name!r} has rank {r}, over MAX_LORA_RANK={args.max_lora_rank}"
-                for name, r in ((name, rank(folder)) for name, folder in adapters.items()) if r > args.max_lora_rank]
-    if refusals:
-        need = max(rank(folder) for folder in adapters.values())
-        raise AdapterError("; ".join(refusals), f"set MAX_LORA_RANK to at least {need} (one of vLLM's "
-                           "8, 16, 32, 64, 128, 256, 320, 512), or bake adapters of a lower rank")
+    ranks = {name: rank(folder) for name, folder in adapters.items()}
+    over = {name: r for name, r in ranks.items() if r > args.max_lora_rank}
+    if over:
+        raise AdapterError("; ".join(f"adapter {name!r} has rank {r}, over MAX_LORA_RANK={args.max_lora_rank}"
+                                     for name, r in over.items()),
+                           f"set MAX_LORA_RANK to at least {max(over.values())} (one of vLLM's 8, 16, 32, 64, 128, "
+                           "256, 320, 512), or bake adapters of a lower rank")
     if "MAX_CPU_LORAS" in given and args.max_cpu_loras < len(adapters):
         raise AdapterError(f"{len(adapters)} adapters are baked ({', '.join(adapters)}), over MAX_CPU_LORAS="
                            f"{args.max_cpu_loras}: every adapter stays loaded",
