@@ -134,8 +134,8 @@ class GenerateInput(Sampling):
         "(`choice`), as vLLM's structured outputs; only a vLLM engine serves it (the transformers worker refuses it).")
     lora: str | None = Field(
         None, min_length=1, max_length=MAX_MODEL_NAME_CHARS, description="Generate with this LoRA adapter (its "
-        "name as `/v1/models` lists it; none: the base model). llm-vllm serves the adapters baked from model.toml; "
-        "llm-hf refuses it.")
+        "name as `/v1/models` lists it; none: the base model). The vLLM worker serves the adapters baked from "
+        "model.toml; the transformers worker refuses it.")
 
 
 def parse_generate(data: Any, *, prefix: str = "") -> GenerateInput:

@@ -66,8 +66,8 @@ class VllmSamplingParams(WorkerInput):
     model or a LoRA adapter, as on its OpenAI routes."""
 
     model: str | None = Field(None, min_length=1, max_length=MAX_MODEL_NAME_CHARS, description="The served model "
-                              "or a LoRA adapter, by its `/v1/models` name (default: the served model); llm-hf "
-                              "serves no adapters.")
+                              "or a LoRA adapter, by its `/v1/models` name (default: the served model); the "
+                              "transformers worker serves no adapters.")
 
     n: int = Field(1, ge=1, le=MAX_N, description="Number of output sequences generated from the prompt.")
     presence_penalty: float = Field(0.0, ge=-2.0, le=2.0, description="Penalizes tokens already in the output; "
