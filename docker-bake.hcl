@@ -18,8 +18,9 @@ variable "CACHE" { default = "" }
 
 # Derived from the worker folders by the Makefile (.ci/bake_env.py), never listed here: every worker
 # (each workers/*/ with a worker.toml), and each model worker's models from its model.toml: main model
-# (id, revision, variant, licence), extra models (its tables) and optional local folders used instead of
-# the Hub (offline builds, CI: named contexts `model` and `extras`). `docker buildx bake` called
+# (id, revision, variant, licence), extra models (its tables), LoRA adapters (its [adapters.<name>], baked
+# into /adapters/<name>) and optional local folders used instead of the Hub (offline builds, CI: named
+# contexts `model` and `extras`). `docker buildx bake` called
 # directly needs them set as make sets them (`make -n build WORKER=<name>` prints the command).
 variable "WORKERS" { default = "[]" }
 variable "MODELS" { default = "{}" }
@@ -63,8 +64,12 @@ function "model_labels" {
   params = [m]
   result = merge(
     { "workers.model.id" = m.id, "workers.model.revision" = m.revision, "workers.model.license" = m.license },
-    [for table, extra in m.extras : { "workers.${table}.id" = extra.id, "workers.${table}.revision" = extra.revision,
-    "workers.${table}.license" = extra.license }]...)
+    concat(
+      [for table, extra in m.extras : { "workers.${table}.id" = extra.id, "workers.${table}.revision" = extra.revision,
+      "workers.${table}.license" = extra.license }],
+      [for name, adapter in m.adapters : { "workers.adapters.${name}.id" = adapter.id,
+      "workers.adapters.${name}.revision" = adapter.revision, "workers.adapters.${name}.license" = adapter.license }]
+    )...)
 }
 
 group "default" {
@@ -114,6 +119,7 @@ target "weights" {
     MODEL_REVISION = models()[w].revision
     MODEL_VARIANT  = models()[w].variant
     EXTRA_MODELS   = jsonencode(models()[w].extras)
+    ADAPTERS       = jsonencode(models()[w].adapters)
   }
   cache-from = cache_from("${w}-weights")
   cache-to   = cache_to("${w}-weights")

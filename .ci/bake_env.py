@@ -7,11 +7,13 @@ shell-quoted, for `env`):
   the matrices of the bake file.
 - ``MODELS``: JSON object, worker -> its models from its model.toml (the one place a model is named):
   ``id``, ``revision``, ``variant``, ``license`` from the top-level keys, ``extras`` from its tables
-  (extra models such as sdxl's ``[vae]``, each without its ``env``), and ``contexts``, the local folders
-  used instead of the Hub (offline builds, CI): ``model`` and ``extras``. Each can be overridden from the
-  environment per worker, ``<WORKER>_MODEL_ID``, ``_MODEL_REVISION``, ``_MODEL_VARIANT``,
-  ``_MODEL_LICENSE``, ``_EXTRA_MODELS`` (JSON), ``_MODEL_DIR`` and ``_EXTRAS_DIR`` (``<WORKER>`` is the
-  folder name in upper case, ``-`` as ``_``): to try another revision without editing the file.
+  (extra models such as sdxl's ``[vae]``, each without its ``env``), ``adapters`` from its
+  ``[adapters.<name>]`` tables (LoRA adapters: ``id``, ``revision``, ``license``), and ``contexts``, the
+  local folders used instead of the Hub (offline builds, CI): ``model`` and ``extras``. Each can be
+  overridden from the environment per worker, ``<WORKER>_MODEL_ID``, ``_MODEL_REVISION``,
+  ``_MODEL_VARIANT``, ``_MODEL_LICENSE``, ``_EXTRA_MODELS`` (JSON), ``_ADAPTERS`` (JSON), ``_MODEL_DIR``
+  and ``_EXTRAS_DIR`` (``<WORKER>`` is the folder name in upper case, ``-`` as ``_``): to try another
+  revision without editing the file.
 - ``CI_BASES``: JSON object, worker -> the CPU stand-in of its base (worker.toml ``ci_base``), read only by
   .ci/bake-ci.hcl.
 
@@ -39,6 +41,9 @@ WORKERS = REPO / "workers"
 KEYS = {"id": "MODEL_ID", "revision": "MODEL_REVISION", "variant": "MODEL_VARIANT", "license": "MODEL_LICENSE"}
 #: What an extra model's table may hold; `env` names the variable the Dockerfile points at its folder.
 EXTRA_KEYS = {"id", "revision", "variant", "license", "env", "from_base", "from_base_if_same"}
+#: model.toml's table of LoRA adapters, ``[adapters.<served name>]``, and what each may hold.
+ADAPTERS = "adapters"
+ADAPTER_KEYS = {"id", "revision", "license"}
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
@@ -62,8 +67,11 @@ def _models(toml: Path, prefix: str, environ: Mapping[str, str]) -> dict:
     model = tomllib.loads(toml.read_text())
     entry = {key: environ.get(f"{prefix}_{suffix}", _word(toml, key, model.get(key, "")))
              for key, suffix in KEYS.items()}
-    extras = {name: _extra(toml, name, table) for name, table in model.items() if isinstance(table, dict)}
+    extras = {name: _extra(toml, name, table) for name, table in model.items()
+              if isinstance(table, dict) and name != ADAPTERS}
     entry["extras"] = json.loads(environ[f"{prefix}_EXTRA_MODELS"]) if f"{prefix}_EXTRA_MODELS" in environ else extras
+    adapters = {name: _adapter(toml, name, table) for name, table in model.get(ADAPTERS, {}).items()}
+    entry["adapters"] = json.loads(environ[f"{prefix}_ADAPTERS"]) if f"{prefix}_ADAPTERS" in environ else adapters
     folders = {"model": environ.get(f"{prefix}_MODEL_DIR", ""), "extras": environ.get(f"{prefix}_EXTRAS_DIR", "")}
     entry["contexts"] = {name: folder for name, folder in folders.items() if folder}
     return entry
@@ -84,6 +92,18 @@ def _extra(toml: Path, name: str, table: dict) -> dict:
     if not _ENV_NAME.match(table.get("env", "")):
         raise SystemExit(f"{toml}: [{name}] needs `env`, the variable that names its folder in the image")
     return {key: value for key, value in table.items() if key != "env"}
+
+
+def _adapter(toml: Path, name: str, table: object) -> dict:
+    if not isinstance(table, dict):
+        raise SystemExit(f"{toml}: [{ADAPTERS}.{name}] must be a table of {sorted(ADAPTER_KEYS)}")
+    unknown = set(table) - ADAPTER_KEYS
+    if unknown:
+        raise SystemExit(f"{toml}: [{ADAPTERS}.{name}] has unknown keys {sorted(unknown)}; known: "
+                         f"{sorted(ADAPTER_KEYS)}")
+    for key in sorted(ADAPTER_KEYS):
+        _word(toml, f"{ADAPTERS}.{name}.{key}", table.get(key))
+    return dict(table)
 
 
 def main() -> int:

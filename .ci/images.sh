@@ -57,7 +57,9 @@ for name in "${WORKERS[@]}"; do
     dir=$($PY -c "import sys; from devkit.fixtures import for_worker; print(for_worker(sys.argv[1]) or '')" "$name")
     # Inside the repo (.models/, git-ignored): bake reads folders outside it only with --allow=fs.read.
     extras=$(PYTHONPATH=. $PY .ci/extras_dir.py "$name" "$PWD/.models/extras/$name")
-    for pair in "MODEL_DIR=$dir" "EXTRAS_DIR=$extras"; do
+    # A worker serving LoRA adapters ([fixture] adapters) bakes the tiny ones from the extras folder.
+    adapters=$(PYTHONPATH=. $PY .ci/extras_dir.py --adapters "$name")
+    for pair in "MODEL_DIR=$dir" "EXTRAS_DIR=$extras" "ADAPTERS=$adapters"; do
         if [ -n "${pair#*=}" ]; then
             export "${prefix}_$pair"
             echo "${prefix}_$pair"

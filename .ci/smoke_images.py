@@ -5,8 +5,8 @@
 The image is run by the digest the registry gave it (what a RunPod endpoint pulls), as a worker process
 of devkit.endpoint.LocalEndpoint (see container_worker.py): the job goes in through the public
 /run API, the container takes it through the runpod SDK's real job loop, and /status must come back
-COMPLETED with an output. An image that bakes extra models (model.toml's tables) must also complete a
-job that uses each (`EXTRA_JOBS`). Prints one line per job; exits non-zero on the first failure.
+COMPLETED with an output. An image that bakes extra models (model.toml's tables) or LoRA adapters must also
+complete a job that uses each (`EXTRA_JOBS`). Prints one line per job; exits non-zero on the first failure.
 """
 
 from __future__ import annotations
@@ -27,11 +27,15 @@ CI_DIR = Path(__file__).resolve().parent
 WORKERS = CI_DIR.parent / "workers"
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
 #: Worker -> {model.toml table: a job only that extra model serves}. The sdxl image must load its baked
-#: refiner (REFINER_PATH) to run a `refine` job, and its baked VAE (VAE_PATH) to start at all.
+#: refiner (REFINER_PATH) to run a `refine` job, and its baked VAE (VAE_PATH) to start at all; the
+#: llm-vllm image must serve the tiny adapter CI bakes into /adapters (.ci/extras_dir.py, ADAPTERS_PATH).
 EXTRA_JOBS: dict[str, dict[str, dict]] = {
     "sdxl": {"refiner": {"input": {"prompt": "a lighthouse at dusk", "refine": True, "width": 256, "height": 256,
                                    "num_inference_steps": 4, "seed": 7}}},
+    "llm-vllm": {"adapters.tiny-lora": {"input": {"prompt": "Hello", "lora": "tiny-lora", "max_tokens": 8}}},
 }
+#: Folders the image bakes and names itself (its Dockerfile's ENV): the local fixture paths stay out.
+BAKED_FOLDERS = ("MODEL_PATH", "ADAPTERS_PATH")
 
 
 def pushed_digest(ref: str) -> str:
@@ -48,7 +52,7 @@ def pushed_digest(ref: str) -> str:
 def container_spec(name: str, image: str) -> WorkerSpec:
     spec = WorkerSpec.from_repo(name)
     # endpoint.toml's env with the tiny model's CPU settings (WorkerSpec.from_repo); the image bakes its own model.
-    env = {key: value for key, value in spec.env.items() if key != "MODEL_PATH"}
+    env = {key: value for key, value in spec.env.items() if key not in BAKED_FOLDERS}
     return dataclasses.replace(
         spec, module="container_worker", pythonpath=(CI_DIR,),
         env={**env, "CI_WORKER_IMAGE": image, "CI_CONTAINER_ENV": ",".join(sorted(env))},

@@ -14,6 +14,7 @@ stand-ins, test paths, ruff's packages, docs, fixtures, benchmarks) is derived f
     builder = "devkit.fixtures.sdxl"              # module with build(out_dir) -> out_dir
     folder = "tiny-sdxl"                          # under .models/
     env = { SOME_SETTING = "1" }                  # what the tiny model needs on a CPU, over endpoint.toml [env]
+    adapters = "tiny-adapters"                    # LoRA adapters (the builder's ADAPTER_BUILDERS), under .models/
 
     [bench]
     first_job = { prompt = "a lighthouse" }       # the cold-start benchmark's first job
@@ -40,8 +41,8 @@ FILE = "worker.toml"
 PACKAGE_PREFIX = "worker_"
 #: A worker (folder) name: also its endpoint id and image name.
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
-_KEYS = {"worker": {"package", "input", "ci_base"}, "fixture": {"builder", "folder", "env"}, "bench": {"first_job"},
-         "docs": {"blocks"}}
+_KEYS = {"worker": {"package", "input", "ci_base"}, "fixture": {"builder", "folder", "env", "adapters"},
+         "bench": {"first_job"}, "docs": {"blocks"}}
 
 
 class ManifestError(ValueError):
@@ -53,6 +54,9 @@ class Fixture:
     builder: str
     folder: str
     env: dict[str, str] = field(default_factory=dict)
+    #: Folder (under .models/) of the tiny LoRA adapters the worker serves in `make dev` and CI images;
+    #: None: the worker serves no adapters.
+    adapters: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,8 @@ def load(name: str, workers_dir: Path = WORKERS_DIR) -> Manifest:
     fixture = data.get("fixture")
     return Manifest(
         name=name, folder=path.parent, package=worker["package"], input=worker["input"], ci_base=worker["ci_base"],
-        fixture=Fixture(fixture["builder"], fixture["folder"], dict(fixture.get("env", {}))) if fixture else None,
+        fixture=Fixture(fixture["builder"], fixture["folder"], dict(fixture.get("env", {})),
+                        fixture.get("adapters")) if fixture else None,
         first_job=data.get("bench", {}).get("first_job"), doc_blocks=dict(blocks),
     )
 

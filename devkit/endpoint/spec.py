@@ -40,6 +40,9 @@ class WorkerSpec:
         model_path = fixtures.for_worker(name)
         if model_path is not None:
             env["MODEL_PATH"] = str(model_path)
+        adapters_path = fixtures.adapters_for_worker(name)
+        if adapters_path is not None:
+            env["ADAPTERS_PATH"] = str(adapters_path)
         return cls(
             name=name,
             module=declared.package,

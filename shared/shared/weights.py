@@ -3,8 +3,8 @@
 Run at image build time by the one weights stage (shared/weights.Dockerfile)::
 
     python weights.py --id org/model --revision <commit> [--variant fp16] --out /weights \\
-        [--extras '{"vae": {"id": ..., "revision": ...}}'] [--local /src/model] [--local-extras /src/extras] \\
-        [--token-file /run/secrets/hf_token]
+        [--extras '{"vae": {"id": ..., "revision": ...}}'] [--adapters '{"my-lora": {"id": ..., "revision": ...}}'] \\
+        [--local /src/model] [--local-extras /src/extras] [--token-file /run/secrets/hf_token]
 
 The main model (model.toml's top-level keys) goes to ``<out>/model``, each extra model (a table of
 model.toml, e.g. ``[vae]``) to ``<out>/<name>``. The main model is copied from ``--local`` and an extra
@@ -13,6 +13,11 @@ builds), else downloaded from the Hugging Face Hub straight into its folder (no 
 image holds one copy). Either way the
 same selection applies: safetensors weights only (never pickled ``.bin``/``.pt``), plus the configs,
 tokenizer files and chat templates, and the model's licence, use policy, notices and model card.
+
+LoRA adapters (model.toml's ``[adapters.<served name>]``) go to ``<out>/adapters/<name>``, from
+``<--local-extras>/adapters/<name>`` when that holds files: the same selection, and PEFT's
+``adapter_config.json`` is required (its ``adapter_model.safetensors`` is the weights; pickled
+``adapter_model.bin`` is never baked). The worker serves each under its folder's name.
 
 An extra model that is a pipeline sharing parts with the main model (the SDXL refiner) does not store
 them twice: a component folder named in its ``from_base`` is never baked (the worker always loads the
@@ -55,6 +60,12 @@ _PICKLE_INDEX = re.compile(r"\.(bin|pt|pth|ckpt)\.index(\.[\w-]+)?\.json$")
 _SHARD_SUFFIX = re.compile(r"-\d{5}-of-\d{5}$")
 _SAFETENSORS_INDEX = re.compile(r"\.safetensors\.index(?:\.(?P<variant>[\w-]+))?\.json$")
 _EXTRA_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Folder of the LoRA adapters under the output (and local extras) root, one folder each.
+ADAPTERS = "adapters"
+#: A served adapter name, which is also its folder's (the same rule as workers/llm-vllm's adapters.NAME).
+_ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: The file that makes a folder a PEFT LoRA adapter (rank, target modules).
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 class WeightsError(RuntimeError):
@@ -74,6 +85,8 @@ class Model:
     #: Component folders the worker takes from the main model when this one has none: baked only where
     #: they differ from the main model's.
     from_base_if_same: tuple[str, ...] = ()
+    #: Files the baked folder must hold (a LoRA adapter's config).
+    required: tuple[str, ...] = ()
 
 
 def variant_of(name: str) -> str | None:
@@ -231,9 +244,10 @@ def without_base_components(selected: list[str], source: LocalFolder | HubRepo, 
 
 def bake(model_id: str, revision: str, out: Path, *, local: Path | None = None, variant: str | None = None,
          token_file: Path | None = None, base: Path | None = None, from_base: Iterable[str] = (),
-         from_base_if_same: Iterable[str] = ()) -> list[str]:
+         from_base_if_same: Iterable[str] = (), required: Iterable[str] = ()) -> list[str]:
     """Bake one model into ``out`` from ``local`` if it holds files, else from the Hub; with ``base`` (the
-    main model's baked folder), leave out the components shared with it (`without_base_components`)."""
+    main model's baked folder), leave out the components shared with it (`without_base_components`);
+    WeightsError, before any download, where a file of ``required`` is not in the selection."""
     if not model_id or not revision:
         raise WeightsError("model id and revision are required (they come from the worker's model.toml; "
                            "build through `make build` or set the bake variables)")
@@ -250,6 +264,10 @@ def bake(model_id: str, revision: str, out: Path, *, local: Path | None = None, 
                  "with a token" if token else "anonymously")
         source = HubRepo(model_id, revision, token, out)
     selected = select_files(source.names(), source.read_json, variant)
+    missing = [name for name in required if name not in selected]
+    if missing:
+        raise WeightsError(f"{model_id}@{revision} has no {', '.join(missing)}: a LoRA adapter must be in PEFT's "
+                           "format (adapter_config.json + adapter_model.safetensors)")
     if base is not None:
         selected = without_base_components(selected, source, base, from_base, from_base_if_same)
     source.fetch(selected, out)
@@ -266,24 +284,43 @@ def extra_models(text: str) -> list[Model]:
         raise WeightsError(f"--extras is not JSON: {exc}") from None
     models = []
     for name, table in sorted(tables.items()):
-        if not _EXTRA_NAME.match(name) or name == MAIN:
-            raise WeightsError(f"extra model name {name!r}: lower case letters, digits and _, not {MAIN!r}")
+        if not _EXTRA_NAME.match(name) or name in (MAIN, ADAPTERS):
+            raise WeightsError(f"extra model name {name!r}: lower case letters, digits and _, not {MAIN!r} "
+                               f"or {ADAPTERS!r}")
         models.append(Model(name, table.get("id", ""), table.get("revision", ""), table.get("variant") or None,
                             tuple(table.get("from_base", ())), tuple(table.get("from_base_if_same", ()))))
+    return models
+
+
+def adapter_models(text: str) -> list[Model]:
+    """The LoRA adapters of an ``--adapters`` JSON object (model.toml's ``[adapters.<name>]``), each a model
+    named ``adapters/<name>``: baked into that folder, from that folder of the local extras."""
+    try:
+        tables = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"--adapters is not JSON: {exc}") from None
+    models = []
+    for name, table in sorted(tables.items()):
+        if not _ADAPTER_NAME.match(name):
+            raise WeightsError(f"adapter name {name!r}: letters, digits, '.', '_' and '-', at most 128, "
+                               "starting with a letter or digit (clients send it as `model`)")
+        models.append(Model(f"{ADAPTERS}/{name}", table.get("id", ""), table.get("revision", ""),
+                            required=(ADAPTER_CONFIG,)))
     return models
 
 
 def bake_all(models: list[Model], out: Path, *, local: Path | None = None, local_extras: Path | None = None,
              token_file: Path | None = None) -> dict[str, list[str]]:
     """Bake the main model (first) into ``out/model`` from ``local``, and each extra into ``out/<name>``
-    from ``local_extras/<name>`` (the Hub where those are absent or empty)."""
+    from ``local_extras/<name>`` (the Hub where those are absent or empty); adapters' names are
+    ``adapters/<name>``."""
     baked = {}
     for model in models:
         base, source = (None, local) if model.name == MAIN else (out / MAIN, local_extras and local_extras / model.name)
         log.info("[%s] %s", model.name, model.id)
         baked[model.name] = bake(model.id, model.revision, out / model.name, variant=model.variant, local=source,
                                  token_file=token_file, base=base, from_base=model.from_base,
-                                 from_base_if_same=model.from_base_if_same)
+                                 from_base_if_same=model.from_base_if_same, required=model.required)
     return baked
 
 
@@ -293,15 +330,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--revision", required=True, help="Hub commit (model.toml `revision`)")
     parser.add_argument("--variant", default="", help="weights variant, e.g. fp16 (model.toml `variant`)")
     parser.add_argument("--extras", default="{}", help="JSON object: model.toml's tables (extra models)")
+    parser.add_argument("--adapters", default="{}", help="JSON object: model.toml's [adapters.<name>] tables "
+                                                         "(LoRA adapters, baked into adapters/<name>)")
     parser.add_argument("--out", required=True, type=Path, help="root folder: model/ and one folder per extra")
     parser.add_argument("--local", type=Path, help="local folder of the main model; used when it holds files")
     parser.add_argument("--local-extras", type=Path, help="local folder with a folder per extra model, named "
-                                                          "after its table; each used when it holds files")
+                                                          "after its table, and adapters/<name> per adapter; each "
+                                                          "used when it holds files")
     parser.add_argument("--token-file", type=Path, help="file holding the Hub token (a secret mount)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        models = [Model(MAIN, args.id, args.revision, args.variant or None), *extra_models(args.extras)]
+        models = [Model(MAIN, args.id, args.revision, args.variant or None), *extra_models(args.extras),
+                  *adapter_models(args.adapters)]
         bake_all(models, args.out, local=args.local, local_extras=args.local_extras, token_file=args.token_file)
     except WeightsError as exc:
         log.error("%s", exc)

@@ -39,8 +39,19 @@ def runpod_client(endpoint, runpod_endpoint):
     return runpod_endpoint(endpoint, NAME)
 
 
-def test_models_lists_the_served_model(client):
-    assert [model.id for model in client.models.list()] == [MODEL]
+def test_models_lists_the_served_model_then_the_tiny_adapters_make_dev_serves(client):
+    from devkit.fixtures.llm import ADAPTER_BUILDERS
+
+    assert [model.id for model in client.models.list()] == [MODEL, *sorted(ADAPTER_BUILDERS)]
+
+
+def test_an_adapter_picked_by_model_through_the_openai_client_changes_the_greedy_text(client):
+    request = {"prompt": "The quick brown fox", "max_tokens": 12, "temperature": 0,
+               "extra_body": {"ignore_eos": True}}
+    base = client.completions.create(model=MODEL, **request)
+    adapted = client.completions.create(model="tiny-lora", **request)
+    assert adapted.model == "tiny-lora" and adapted.usage.completion_tokens == 12
+    assert adapted.choices[0].text != base.choices[0].text
 
 
 def test_chat_completion_through_the_openai_client(client):

@@ -80,7 +80,8 @@ def test_weights_target_passes_the_models_and_the_local_folders(bake):
     weights = bake["target"]["weights"]
     assert weights["args"] == {"MODEL_ID": "${models()[w].id}", "MODEL_REVISION": "${models()[w].revision}",
                                "MODEL_VARIANT": "${models()[w].variant}",
-                               "EXTRA_MODELS": "${jsonencode(models()[w].extras)}"}
+                               "EXTRA_MODELS": "${jsonencode(models()[w].extras)}",
+                               "ADAPTERS": "${jsonencode(models()[w].adapters)}"}
     assert weights["contexts"] == "${models()[w].contexts}"
     assert weights["cache-to"] == '${cache_to("${w}-weights")}'
 
@@ -105,7 +106,7 @@ def test_bake_variables_come_from_model_toml_and_the_environment_wins(tmp_path, 
     (tmp_path / "llm-x" / "model.toml").write_text('id = "org/m"\nrevision = "abc"\nlicense = "mit"\n')
     models = json.loads(bake_env.bake_variables(tmp_path, environ={})["MODELS"])
     assert models == {"llm-x": {"id": "org/m", "revision": "abc", "variant": "", "license": "mit", "extras": {},
-                                "contexts": {}}}
+                                "adapters": {}, "contexts": {}}}
     overridden = json.loads(bake_env.bake_variables(tmp_path, environ={"LLM_X_MODEL_REVISION": "def"})["MODELS"])
     assert overridden["llm-x"]["revision"] == "def"
     (tmp_path / "llm-x" / "model.toml").write_text('id = "org/m x"\nrevision = "abc"\nlicense = "mit"\n')
@@ -132,10 +133,29 @@ def test_extra_models_go_to_bake_as_one_json_object_without_their_env(tmp_path):
         bake_env.bake_variables(tmp_path)
 
 
+def test_lora_adapters_go_to_bake_as_one_json_object_apart_from_the_extra_models(tmp_path):
+    bake_env = load_ci_module("bake_env")
+    (tmp_path / "llm").mkdir()
+    toml = 'id = "o/base"\nrevision = "r1"\nlicense = "mit"\n[adapters.sql-lora]\nid = "o/lora"\nrevision = "r2"\n'
+    (tmp_path / "llm" / "model.toml").write_text(toml + 'license = "apache-2.0"\n')
+    models = json.loads(bake_env.bake_variables(tmp_path, environ={})["MODELS"])["llm"]
+    assert (models["extras"], models["adapters"]) == ({}, {"sql-lora": {"id": "o/lora", "revision": "r2",
+                                                                        "license": "apache-2.0"}})
+    overridden = json.loads(bake_env.bake_variables(tmp_path, environ={"LLM_ADAPTERS": "{}"})["MODELS"])["llm"]
+    assert overridden["adapters"] == {}
+    (tmp_path / "llm" / "model.toml").write_text(toml)
+    with pytest.raises(SystemExit, match=r"adapters\.sql-lora\.license"):
+        bake_env.bake_variables(tmp_path)
+    (tmp_path / "llm" / "model.toml").write_text(toml + 'license = "mit"\nenv = "X"\n')
+    with pytest.raises(SystemExit, match=r"\[adapters\.sql-lora\] has unknown keys \['env'\]"):
+        bake_env.bake_variables(tmp_path)
+
+
 @pytest.mark.parametrize("worker", MODEL_WORKERS)
 def test_every_model_of_every_model_toml_names_its_licence(worker):
     model = tomllib.loads((REPO / "workers" / worker / "model.toml").read_text())
-    for entry in [model, *(table for table in model.values() if isinstance(table, dict))]:
+    tables = {name: table for name, table in model.items() if isinstance(table, dict) and name != "adapters"}
+    for entry in [model, *tables.values(), *model.get("adapters", {}).values()]:
         assert isinstance(entry.get("license"), str) and entry["license"], entry.get("id")
 
 

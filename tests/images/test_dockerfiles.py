@@ -56,7 +56,9 @@ MODEL_TOMLS = sorted(REPO.glob("workers/*/model.toml"))
 @pytest.mark.parametrize("path", MODEL_TOMLS, ids=lambda path: path.parent.name)
 def test_every_model_of_a_model_toml_is_named_at_a_pinned_commit(path):
     model = tomllib.loads(path.read_text())
-    for name, entry in [("", model), *((table, v) for table, v in model.items() if isinstance(v, dict))]:
+    tables = [(table, v) for table, v in model.items() if isinstance(v, dict) and table != "adapters"]
+    adapters = [(f"adapters.{name}", v) for name, v in model.get("adapters", {}).items()]
+    for name, entry in [("", model), *tables, *adapters]:
         assert re.match(r"^[\w.-]+/[\w.-]+$", entry["id"]), name
         assert HEX_COMMIT.match(entry["revision"]), f"{name or 'the model'}: revision must be a full commit hash"
 
@@ -148,8 +150,10 @@ def test_every_baked_model_folder_is_where_its_env_variable_points(worker):
     env = " ".join(i.args for i in final(dockerfile(worker)) if i.keyword == "ENV")
     assert "MODEL_PATH=/model" in env.split()
     for table, extra in model.items():
-        if isinstance(extra, dict):
+        if isinstance(extra, dict) and table != "adapters":
             assert f"{extra['env']}=/{table}" in env.split(), (table, env)
+    if "adapters" in model:  # LoRA adapters: /adapters/<name> (shared/shared/weights.py)
+        assert "ADAPTERS_PATH=/adapters" in env.split(), env
 
 
 @pytest.mark.parametrize("path", [*ALL_DOCKERFILES, ".ci/standin/Dockerfile", ".ci/secret-probe/Dockerfile"])

@@ -30,3 +30,18 @@ def test_a_table_with_no_tiny_stand_in_is_refused_by_name(extras_dir, tmp_path):
     (workers / "sdxl" / "model.toml").write_text('id = "a/b"\n[upscaler]\nid = "c/d"\n')
     with pytest.raises(SystemExit, match=r"\['upscaler'\] have no tiny stand-in"):
         extras_dir.lay_out("sdxl", tmp_path / "out", workers)
+
+
+def test_llm_vllm_gets_its_tiny_lora_adapters_and_the_bake_override_naming_them(extras_dir, tmp_path):
+    import json
+
+    from devkit.fixtures.llm import ADAPTER_BUILDERS
+
+    out = extras_dir.lay_out("llm-vllm", tmp_path / "extras")
+    assert sorted(p.name for p in out.iterdir()) == ["adapters"]
+    assert sorted(p.name for p in (out / "adapters").iterdir() if p.is_dir()) == sorted(ADAPTER_BUILDERS)
+    assert (out / "adapters" / "tiny-lora" / "adapter_config.json").is_file()
+    override = json.loads(extras_dir.adapters_override("llm-vllm"))
+    assert sorted(override) == sorted(ADAPTER_BUILDERS)
+    assert all(set(table) == {"id", "revision", "license"} for table in override.values())
+    assert extras_dir.adapters_override("llm-hf") is None, "llm-hf serves no adapters"

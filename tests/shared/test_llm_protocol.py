@@ -249,3 +249,17 @@ def test_native_structured_outputs_are_parsed_into_the_request():
 def test_worker_vllm_stream_options_ask_for_a_last_usage_chunk():
     body = {"prompt": "hi", "stream": True, "sampling_params": {"stream_options": {"include_usage": True}}}
     assert parse_worker_vllm(body).openai_body(SERVED)["stream_options"] == {"include_usage": True}
+
+
+def test_native_lora_names_an_adapter_and_is_bounded():
+    assert parse_native({"prompt": "x", "lora": "my-adapter"}).lora == "my-adapter"
+    assert parse_native({"prompt": "x"}).lora is None
+    assert set(problems({"prompt": "x", "lora": ""})) == {"lora"}
+    assert set(problems({"prompt": "x", "lora": "a" * 129})) == {"lora"}
+
+
+def test_worker_vllm_sampling_params_model_is_the_bodys_model_as_worker_vllm_merges_it():
+    """worker-vllm's src/handler.py: body = {**sampling_params, "stream", ...}; a model given there is kept."""
+    request = parse_worker_vllm({"prompt": "hi", "sampling_params": {"model": "my-adapter"}})
+    assert request.openai_body(SERVED)["model"] == "my-adapter"
+    assert parse_worker_vllm({"prompt": "hi"}).openai_body(SERVED)["model"] == SERVED

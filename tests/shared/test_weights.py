@@ -311,3 +311,46 @@ def test_extra_model_names_are_folder_names_and_not_the_main_one():
             extra_models(bad)
     with pytest.raises(WeightsError, match="not JSON"):
         extra_models("{vae")
+
+
+# --- LoRA adapters ---------------------------------------------------------------------------------
+
+
+def test_adapters_bake_beside_the_model_in_a_folder_each_named_as_served(tiny_llm_dir, tmp_path):
+    from devkit.fixtures.llm import build_adapters
+
+    extras = tmp_path / "extras"
+    build_adapters(extras / weights.ADAPTERS)
+    (extras / "adapters" / "tiny-lora" / "adapter_model.bin").write_bytes(b"pickle")  # never baked
+    out = tmp_path / "weights"
+    adapters = json.dumps({"tiny-lora": {"id": "org/lora", "revision": "1" * 40},
+                           "tiny-lora-alt": {"id": "org/lora-alt", "revision": "2" * 40}})
+    assert main(["--id", "org/llm", "--revision", "0" * 40, "--adapters", adapters, "--local", str(tiny_llm_dir),
+                 "--local-extras", str(extras), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["adapters", "model"]
+    for name in ("tiny-lora", "tiny-lora-alt"):
+        assert sorted(p.name for p in (out / "adapters" / name).iterdir()) == [
+            "README.md", "adapter_config.json", "adapter_model.safetensors"]
+
+
+def test_an_adapter_without_peft_config_or_safetensors_is_refused(tmp_path):
+    folder = tmp_path / "lora"
+    folder.mkdir()
+    (folder / "adapter_model.safetensors").write_bytes(b"\0" * 8)
+    [adapter] = weights.adapter_models('{"my-lora": {"id": "org/lora", "revision": "1"}}')
+    with pytest.raises(WeightsError, match=r"has no adapter_config\.json"):
+        bake(adapter.id, adapter.revision, tmp_path / "out", local=folder, required=adapter.required)
+    (folder / "adapter_model.safetensors").rename(folder / "adapter_model.bin")
+    (folder / "adapter_config.json").write_text("{}")
+    with pytest.raises(WeightsError, match="only safetensors"):
+        bake(adapter.id, adapter.revision, tmp_path / "out", local=folder, required=adapter.required)
+
+
+def test_adapter_names_are_served_names_and_extra_models_cannot_take_the_adapters_folder():
+    assert [m.name for m in weights.adapter_models('{"Qwen-sql_lora.v2": {"id": "a/b", "revision": "c"}}')] == [
+        "adapters/Qwen-sql_lora.v2"]
+    for bad in ('{"../x": {}}', '{"a/b": {}}', '{"-x": {}}', '{"": {}}'):
+        with pytest.raises(WeightsError, match="adapter name"):
+            weights.adapter_models(bad)
+    with pytest.raises(WeightsError, match="extra model name"):
+        extra_models('{"adapters": {"id": "a/b", "revision": "c"}}')

@@ -20,6 +20,8 @@ MAX_MESSAGES = 1_000
 MAX_STOP_SEQUENCES = 8
 MAX_STOP_CHARS = 128
 MAX_SEED = 2**63 - 1
+#: Longest model or LoRA adapter name a request may give.
+MAX_MODEL_NAME_CHARS = 128
 
 #: Structured output: a JSON schema's serialized size, a regex's length, and the number of choices.
 MAX_SCHEMA_CHARS = 100_000
@@ -130,6 +132,10 @@ class GenerateInput(Sampling):
     structured_outputs: StructuredOutputs | None = Field(
         None, description="Constrain the text to a JSON schema (`json`), a `regex` or one of a list of strings "
         "(`choice`), as vLLM's structured outputs; only a vLLM engine serves it (the transformers worker refuses it).")
+    lora: str | None = Field(
+        None, min_length=1, max_length=MAX_MODEL_NAME_CHARS, description="Generate with this LoRA adapter (its "
+        "name as `/v1/models` lists it; none: the base model). The vLLM worker serves the adapters baked from "
+        "model.toml; the transformers worker refuses it.")
 
 
 def parse_generate(data: Any, *, prefix: str = "") -> GenerateInput:

@@ -38,6 +38,8 @@ class GenerationRequest:
     sse: bool = False
     #: Constrained decoding (native input; llm-vllm only).
     structured_outputs: StructuredOutputs | None = None
+    #: LoRA adapter to generate with (native input; llm-vllm only); None: the base model.
+    lora: str | None = None
 
     def chat(self) -> list[dict[str, str]] | None:
         """The messages as the dicts tokenizers' chat templates take."""
@@ -58,6 +60,7 @@ def parse_native(job_input: Any) -> GenerationRequest:
         stream=native.stream,
         prompt_field="prompt" if native.prompt is not None else "messages",
         structured_outputs=native.structured_outputs,
+        lora=native.lora,
     )
 
 

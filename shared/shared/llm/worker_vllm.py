@@ -29,6 +29,7 @@ from pydantic import Field, StrictBool, ValidationError, field_validator
 from shared.errors import BadInput, FieldProblem
 from shared.llm.inputs import (
     MAX_MESSAGES,
+    MAX_MODEL_NAME_CHARS,
     MAX_PROMPT_CHARS,
     MAX_SEED,
     MAX_STOP_CHARS,
@@ -60,7 +61,13 @@ WORKER_VLLM_ONLY = ("sampling_params", "apply_chat_template", "use_openai_format
 class VllmSamplingParams(WorkerInput):
     """worker-vllm's ``sampling_params``: vLLM's SamplingParams names (README "Sampling Parameters"), with the
     defaults vLLM's OpenAI server applies. Fields vLLM 0.32 no longer has (``best_of``, ``early_stopping``)
-    are refused as unknown rather than silently ignored."""
+    are refused as unknown rather than silently ignored. ``model`` is not a sampling parameter: worker-vllm
+    merges ``sampling_params`` into the OpenAI body (src/handler.py), so a ``model`` there selects the served
+    model or a LoRA adapter, as on its OpenAI routes."""
+
+    model: str | None = Field(None, min_length=1, max_length=MAX_MODEL_NAME_CHARS, description="The served model "
+                              "or a LoRA adapter, by its `/v1/models` name (default: the served model); the "
+                              "transformers worker serves no adapters.")
 
     n: int = Field(1, ge=1, le=MAX_N, description="Number of output sequences generated from the prompt.")
     presence_penalty: float = Field(0.0, ge=-2.0, le=2.0, description="Penalizes tokens already in the output; "
@@ -163,8 +170,9 @@ class WorkerVllmRequest(WorkerInput):
         return None
 
     def openai_body(self, model: str) -> dict[str, Any]:
-        """The vLLM OpenAI request body this stands for (as worker-vllm's handler builds it)."""
-        body: dict[str, Any] = {**self.sampling_params.given(), "model": model, "stream": self.stream}
+        """The vLLM OpenAI request body this stands for (as worker-vllm's handler builds it): ``model`` is
+        ``sampling_params.model`` if given, else the served model."""
+        body: dict[str, Any] = {"model": model, **self.sampling_params.given(), "stream": self.stream}
         chat = self.chat()
         if chat is not None:
             body["messages"] = [m.model_dump(exclude_none=True) for m in chat]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -55,3 +57,12 @@ def test_repo_workers_get_the_cpu_settings_their_tiny_model_needs_over_endpoint_
     assert spec.env["MAX_MODEL_LEN"] == str(CONTEXT), "endpoint.toml's real-model context would not fit"
     assert spec.env["VLLM_CPU_KVCACHE_SPACE"] and spec.env["ENFORCE_EAGER"] == "true"
     assert spec.env["MODEL_PATH"].endswith("tiny-llama")
+
+
+def test_make_dev_serves_the_tiny_lora_adapters_on_llm_vllm_only():
+    from devkit.fixtures.llm import ADAPTER_BUILDERS
+    from worker_llm_vllm import adapters
+
+    path = WorkerSpec.from_repo("llm-vllm").env["ADAPTERS_PATH"]
+    assert sorted(adapters.find(Path(path))) == sorted(ADAPTER_BUILDERS)
+    assert "ADAPTERS_PATH" not in WorkerSpec.from_repo("llm-hf").env, "llm-hf serves no adapters"

@@ -142,3 +142,12 @@ def test_structured_outputs_are_refused_naming_the_field(run_guarded, envelope, 
     assert error["code"] == "BAD_INPUT"
     assert [p["field"] for p in error["problems"]] == ["structured_outputs"]
     assert "llm-vllm" in error["problems"][0]["reason"]
+
+
+def test_a_lora_adapter_is_refused_naming_the_field_and_the_one_known_model(run_guarded, envelope, no_generation,
+                                                                              served):
+    error = envelope(run_guarded({"prompt": "Hi", "lora": "my-adapter"}))
+    assert error["code"] == "BAD_INPUT"
+    [problem] = error["problems"]
+    assert (problem["field"], problem["value"]) == ("lora", "my-adapter")
+    assert f"known model: {served}" in problem["reason"] and "llm-vllm" in problem["reason"]

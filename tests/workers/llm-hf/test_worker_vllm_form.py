@@ -62,3 +62,13 @@ def test_a_request_mixing_both_forms_is_refused_naming_the_fields(run_guarded, e
 def test_a_prompt_over_the_context_names_sampling_params_max_tokens(run_guarded, envelope):
     error = envelope(run_guarded({"prompt": "Hi", "sampling_params": {"max_tokens": 100_000}}))
     assert [p["field"] for p in error["problems"]] == ["sampling_params.max_tokens"]
+
+
+def test_sampling_params_model_may_name_the_served_model_and_refuses_an_adapter(run, run_guarded, envelope, served):
+    """worker-vllm merges sampling_params into the OpenAI body, where `model` picks the model or a LoRA adapter."""
+    [response] = run({"prompt": "Hi", "sampling_params": {"model": served, "max_tokens": 2}})
+    assert response["model"] == served
+    error = envelope(run_guarded({"prompt": "Hi", "sampling_params": {"model": "my-adapter", "max_tokens": 2}}))
+    [problem] = error["problems"]
+    assert (problem["field"], problem["value"]) == ("sampling_params.model", "my-adapter")
+    assert f"known model: {served}" in problem["reason"]

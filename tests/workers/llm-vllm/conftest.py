@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,20 +26,40 @@ ENGINE_ENV = {
 }
 
 
-@pytest.fixture(scope="session")
-def vllm_worker(tiny_llm_dir):
-    """The worker after setup(), exactly as `python -m worker_llm_vllm` builds it; stopped at the end."""
+@contextlib.contextmanager
+def started_worker(env: dict[str, str]) -> Iterator[Any]:
+    """The worker after setup() with ``env`` set, exactly as `python -m worker_llm_vllm` builds it; stopped
+    at the end, and the engine must not have died meanwhile."""
     from worker_llm_vllm.worker import VllmWorker
 
     deaths: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {**ENGINE_ENV, "MODEL_PATH": str(tiny_llm_dir)}.items():
+        for name, value in env.items():
             patch.setenv(name, value)
         worker = VllmWorker(on_engine_death=deaths.append)
         worker.setup()
     yield worker
     worker.close()
     assert deaths == [], "the engine died during the tests"
+
+
+@pytest.fixture(scope="session")
+def vllm_worker(tiny_llm_dir):
+    """The worker of the tests, on the tiny Llama with ENGINE_ENV."""
+    with started_worker({**ENGINE_ENV, "MODEL_PATH": str(tiny_llm_dir)}) as worker:
+        yield worker
+
+
+@pytest.fixture(scope="session")
+def start_worker():
+    """start_worker(extra_env) -> a context manager of another worker (its own engine): ENGINE_ENV + extra_env."""
+    return lambda extra_env: started_worker({**ENGINE_ENV, **extra_env})
+
+
+@pytest.fixture(scope="session")
+def collect_job():
+    """collect_job(handler, job_input, job_id) -> every chunk ``handler`` yields for one job (a coroutine)."""
+    return collect
 
 
 @pytest.fixture(scope="session")

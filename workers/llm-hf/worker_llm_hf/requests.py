@@ -24,16 +24,20 @@ def parse_job(job_input: Any, served_model: str) -> GenerationRequest | ModelsRe
     if isinstance(job_input, dict) and "openai_route" in job_input:
         return parse_openai(job_input, served_model)
     if is_worker_vllm_form(job_input):
-        return _transformers_request(parse_worker_vllm(job_input))
-    return parse_native(job_input)
+        return _transformers_request(parse_worker_vllm(job_input), served_model)
+    request = parse_native(job_input)
+    if request.lora is not None:
+        raise BadInput.field("lora", f"llm-hf serves no LoRA adapters (the transformers engine); known model: "
+                             f"{served_model}. Serve adapters with llm-vllm", request.lora)
+    return request
 
 
 #: sampling_params fields the transformers engine (llm-hf) honours; the others only at their default.
-_TRANSFORMERS_SAMPLING = ("max_tokens", "min_tokens", "ignore_eos", "temperature", "top_p", "top_k",
+_TRANSFORMERS_SAMPLING = ("model", "max_tokens", "min_tokens", "ignore_eos", "temperature", "top_p", "top_k",
                           "repetition_penalty", "stop", "seed", "stream_options")
 
 
-def _transformers_request(request: WorkerVllmRequest) -> GenerationRequest:
+def _transformers_request(request: WorkerVllmRequest, served_model: str) -> GenerationRequest:
     """worker-vllm's form as llm-hf serves it: what the transformers engine cannot do is refused per field."""
     params = request.sampling_params
     defaults = type(params)()
@@ -41,6 +45,9 @@ def _transformers_request(request: WorkerVllmRequest) -> GenerationRequest:
                             "serve the model with llm-vllm for it", getattr(params, name))
                for name in sorted(params.model_fields_set - set(_TRANSFORMERS_SAMPLING))
                if getattr(params, name) != getattr(defaults, name)]
+    if params.model not in (None, served_model):
+        refused.append(FieldProblem("sampling_params.model", "llm-hf serves no LoRA adapters (the transformers "
+                                    f"engine); known model: {served_model}", params.model))
     if refused:
         raise BadInput(refused)
     chat = request.route == CHAT_ROUTE

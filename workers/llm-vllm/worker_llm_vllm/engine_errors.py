@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.errors import BadInput, DeviceFailure, FieldProblem, NotReady, WorkerError
 from shared.llm.openai import CHAT_ROUTE
+from worker_llm_vllm.adapters import served_names
 from worker_llm_vllm.engine import EngineHost
 
 #: Where an OpenAI route's request body sits in the job input.
@@ -43,8 +44,9 @@ def response_error(host: EngineHost, route: str, error: dict[str, Any]) -> Worke
     """The typed error for vLLM's error response ``{"message", "type", "param", "code"}`` on ``route``."""
     status, message, param = error.get("code"), str(error.get("message", "")), error.get("param")
     if isinstance(status, int) and 400 <= status < 500:
-        if status == 404:  # a 404 from these routes is an unknown model
+        if status == 404:  # a 404 from these routes is an unknown model (or LoRA adapter)
             param = "model"
+            message = f"{message} Known: {', '.join(served_names(host.state))}"
         elif param == "input_tokens":  # vLLM's name for the prompt's length: name the request field
             param = "messages" if route == CHAT_ROUTE else "prompt"
         return BadInput([FieldProblem(f"{OPENAI_INPUT}.{param}" if param else OPENAI_INPUT, message)])

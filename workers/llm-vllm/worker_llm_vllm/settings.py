@@ -20,6 +20,7 @@ ignored (`NO_EFFECT`). The README's settings table is generated from these decla
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -90,6 +91,7 @@ SERVING_OPTIONS = (
     "return_tokens_as_token_ids",
     "enable_prompt_tokens_details",
     "enable_force_include_usage",
+    "lora_modules",
 )
 
 OPTIONS = ENGINE_OPTIONS + SERVING_OPTIONS
@@ -175,11 +177,13 @@ def env_name(option: str) -> str:
     return option.upper()
 
 
-def load(model_path: Path, environ: Mapping[str, str] | None = None, served_name: str | None = None) -> EngineSettings:
+def load(model_path: Path, environ: Mapping[str, str] | None = None, served_name: str | None = None,
+         adapters: Mapping[str, Path] | None = None) -> EngineSettings:
     """Parse the engine settings from ``environ`` (default: the process environment) with vLLM's parser.
 
     ``served_name`` is the model name clients use when SERVED_MODEL_NAME is not set (vLLM's own default
-    would be the folder's path).
+    would be the folder's path). ``adapters`` (name -> baked folder, worker_llm_vllm.adapters) turn LoRA on
+    and are served as ``--lora-modules``; limits they exceed fail here (`with_adapters`).
     """
     environ = os.environ if environ is None else environ
     parser = _parser()
@@ -200,7 +204,31 @@ def load(model_path: Path, environ: Mapping[str, str] | None = None, served_name
         argv += words
     if problems:
         raise EngineSettingsError(problems)
-    return EngineSettings(args=_parse(parser, argv), given=given)
+    settings = EngineSettings(args=_parse(parser, argv), given=given)
+    return with_adapters(settings, adapters) if adapters else settings
+
+
+def with_adapters(settings: EngineSettings, adapters: Mapping[str, Path]) -> EngineSettings:
+    """``settings`` serving ``adapters`` too: LoRA on (ENABLE_LORA=false is refused), every adapter kept in CPU
+    memory (MAX_CPU_LORAS defaults to their number), each one a ``--lora-modules`` entry after those of
+    LORA_MODULES; an adapter over MAX_LORA_RANK, or more of them than MAX_CPU_LORAS, fails startup."""
+    from vllm.entrypoints.openai.models.protocol import LoRAModulePath
+
+    from worker_llm_vllm.adapters import check_limits
+
+    args = settings.args
+    if "ENABLE_LORA" in settings.given and not args.enable_lora:
+        raise EngineSettingsError([f"ENABLE_LORA={settings.given['ENABLE_LORA']!r}: LoRA adapters are baked "
+                                   f"({', '.join(adapters)}); unset it or set it to true"])
+    check_limits(adapters, args, settings.given)
+    baked = [LoRAModulePath(name=name, path=str(path)) for name, path in adapters.items()]
+    clashes = sorted({m.name for m in args.lora_modules or []} & set(adapters))
+    if clashes:
+        raise EngineSettingsError([f"LORA_MODULES ({EXTRA_ARGS}'s --lora-modules) names {clashes}, the names of "
+                                   "baked adapters; rename one of them"])
+    served = argparse.Namespace(**{**vars(args), "enable_lora": True, "lora_modules": [*(args.lora_modules or []),
+                                   *baked], "max_cpu_loras": args.max_cpu_loras or max(len(adapters), args.max_loras)})
+    return EngineSettings(args=served, given=settings.given)
 
 
 def option_of(name: str) -> str:
@@ -315,9 +343,25 @@ def _argv_for(action: argparse.Action, value: str) -> list[str]:
         if word in _FALSE:
             return [f"--no-{flag.removeprefix('--')}"]
         raise _ParseError(f"must be one of {sorted(_TRUE | _FALSE)}")
+    if action.dest == "lora_modules":
+        return [flag, *_lora_module_words(value)]
     if action.nargs in ("+", "*"):
         return [flag, *value.replace(",", " ").split()]
     return [flag, value]
+
+
+def _lora_module_words(value: str) -> list[str]:
+    """LORA_MODULES as vLLM's parser takes it, one word per adapter: worker-vllm's JSON list
+    (``[{"name": ..., "path": ...}]``, docs/configuration.md "LoRA") or ``name=path`` words."""
+    if not value.lstrip().startswith("["):
+        return value.split()
+    try:
+        modules = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise _ParseError(f"not a JSON list of {{\"name\", \"path\"}} objects: {exc}") from None
+    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+        raise _ParseError('must be a JSON list of {"name", "path"} objects, or name=path words')
+    return [json.dumps(module) for module in modules]
 
 
 def _env_words(message: str) -> str:
@@ -338,6 +382,8 @@ WORKER_SETTINGS = {
     "MAX_CONCURRENCY": "jobs one worker takes at once (default 30, as worker-vllm); vLLM runs MAX_NUM_SEQS of "
                        "them per step and queues the rest",
     "LOG_LEVEL": "the worker's log level",
+    "ADAPTERS_PATH": "the folder of LoRA adapters, one folder each, served under its name (the image sets "
+                     "`/adapters`, where model.toml's `[adapters.<name>]` are baked); LoRA turns on when it holds any",
 }
 
 

@@ -22,7 +22,7 @@ from shared.errors import BadInput, DeviceFailure, NotReady, WorkerError
 from shared.llm.outputs import render
 from shared.llm.requests import parse_native
 from shared.llm.worker_vllm import WorkerVllmRequest, as_sse, is_worker_vllm_form, parse_worker_vllm
-from worker_llm_vllm import compile_cache, generation, openai_routes, settings
+from worker_llm_vllm import adapters, compile_cache, generation, openai_routes, settings
 from worker_llm_vllm.engine import EngineDead, EngineHost
 from worker_llm_vllm.engine_errors import OPENAI_INPUT, exception_error
 
@@ -43,6 +43,15 @@ def model_id() -> str | None:
     if not MODEL_TOML.is_file():
         return None
     return tomllib.loads(MODEL_TOML.read_text())["id"]
+
+
+def baked_adapters_folder() -> Path | None:
+    """ADAPTERS_PATH's folder; None when unset or absent (the image sets it; the folder exists only when
+    model.toml names adapters)."""
+    raw = os.environ.get(adapters.ADAPTERS_ENV, "").strip()
+    if raw and not Path(raw).is_dir():
+        log.info("%s=%s is not a folder: no LoRA adapters are served", adapters.ADAPTERS_ENV, raw)
+    return Path(raw) if raw and Path(raw).is_dir() else None
 
 
 def exit_on_engine_death(reason: str) -> None:
@@ -77,9 +86,11 @@ class VllmWorker:
         path = shared.settings.folder("MODEL_PATH", holds="config.json")
         compile_cache.place()  # before vLLM is imported: it reads VLLM_CACHE_ROOT
         started = time.perf_counter()
-        engine_settings = settings.load(path, served_name=model_id())
+        baked = adapters.find(baked_adapters_folder())
+        engine_settings = settings.load(path, served_name=model_id(), adapters=baked)
         log.info("start phase: vLLM imports and settings %.2f s", time.perf_counter() - started)
-        log.info("starting vLLM on %s with %s", path, engine_settings.given or "vLLM's default settings")
+        log.info("starting vLLM on %s with %s%s", path, engine_settings.given or "vLLM's default settings",
+                 f", LoRA adapters {', '.join(baked)}" if baked else "")
         self.host = EngineHost(engine_settings, on_death=self._on_engine_death)
         self.host.start()
         self.served_model = engine_settings.served_model_names[0]
@@ -101,7 +112,8 @@ class VllmWorker:
                 yield piece
             return
         request = parse_native(job_input)
-        events = host.stream(generation.events(host.engine, request, request_id))
+        lora = adapters.lora_request(host.state, request.lora, "lora")
+        events = host.stream(generation.events(host.engine, request, request_id, lora))
         async for chunk in render(request, events):
             yield chunk
 
