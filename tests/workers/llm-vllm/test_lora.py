@@ -108,7 +108,8 @@ def test_two_adapters_in_one_batch_each_give_their_own_text(lora_handler, collec
 
 @pytest.mark.xfail(strict=True, reason="vLLM 0.32's CPU LoRA ops (vllm/lora/ops/torch_ops/lora_ops.py, bgmv_*) "
                    "index the adapter slots with the base model's -1, so on a CPU a base-model request batched with "
-                   "adapter requests gets the last slot's adapter; the GPU kernels skip -1. Strict: this passes, "
+                   "adapter requests gets the last slot's adapter; the GPU kernels skip -1 (fix proposed upstream: "
+                   "vllm-project/vllm pull request 48421). Strict: this passes, "
                    "and must be turned into a plain test, once vLLM fixes it")
 def test_the_base_model_and_adapters_in_one_batch_each_give_their_own_text(lora_handler, collect_job, offline_texts):
     names = [None, *ADAPTERS] * 2
