@@ -55,3 +55,15 @@ def test_repo_workers_get_the_cpu_settings_their_tiny_model_needs_over_endpoint_
     assert spec.env["MAX_MODEL_LEN"] == str(CONTEXT), "endpoint.toml's real-model context would not fit"
     assert spec.env["VLLM_CPU_KVCACHE_SPACE"] and spec.env["ENFORCE_EAGER"] == "true"
     assert spec.env["MODEL_PATH"].endswith("tiny-llama")
+
+
+def test_a_worker_toml_variant_runs_the_same_package_on_its_own_fixture_with_its_env_over_the_workers():
+    from devkit import fixtures, manifest
+
+    spec = WorkerSpec.from_repo("llm-vllm-embedding")
+    variant = manifest.load("llm-vllm").variants["embedding"]
+    assert (spec.name, spec.module) == ("llm-vllm-embedding", "worker_llm_vllm")
+    assert spec.scaling == endpoint_config.for_worker("llm-vllm").effective_scaling()
+    assert spec.env["MODEL_PATH"] == str(fixtures.CACHE / variant.fixture.folder)
+    assert spec.env["SERVED_MODEL_NAME"] == variant.fixture.env["SERVED_MODEL_NAME"]
+    assert spec.env["VLLM_CPU_KVCACHE_SPACE"] == fixtures.cpu_env("llm-vllm")["VLLM_CPU_KVCACHE_SPACE"]

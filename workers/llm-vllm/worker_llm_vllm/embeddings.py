@@ -141,15 +141,14 @@ def serves_generation(host: EngineHost) -> bool:
 def refuse_generation(host: EngineHost, job_input: Any) -> None:
     """BadInput for a generation request (chat, completions, native or worker-vllm's form) to an embedding
     model, naming the route or field; nothing for any other request (``/v1/models`` is served by both)."""
-    if serves_generation(host) or not serves_embeddings(host):
-        return
-    if isinstance(job_input, dict) and "openai_route" in job_input:
+    if serves_generation(host) or not serves_embeddings(host) or not isinstance(job_input, dict):
+        return  # not an object: the native parser says what the input must be
+    if "openai_route" in job_input:
         if job_input["openai_route"] == MODELS_ROUTE:
             return
         field, value = "openai_route", job_input["openai_route"]
     else:
-        given = [name for name in ("prompt", "messages") if isinstance(job_input, dict) and name in job_input]
-        field, value = (given or ["input"])[0], None
+        field, value = next((name for name in ("prompt", "messages") if name in job_input), "input"), None
     raise BadInput([FieldProblem(field, f"this endpoint serves the embedding model {_model_name(host)!r}, which "
                                  f"does not generate text: send {EMBEDDINGS_ROUTE} or a native "
                                  "{\"input\": ...} embedding request", value if isinstance(value, str) else None)])
