@@ -204,3 +204,15 @@ def test_the_worker_keeps_serving_after_refusals(embed, refuse):
 @pytest.fixture(scope="module")
 def tokenizer_of_embedding(embedding_worker):
     return embedding_worker.host.engine.get_tokenizer()
+
+
+def test_a_response_over_the_payload_limit_is_output_too_large_saying_what_makes_it_fit(refuse, embed, monkeypatch):
+    monkeypatch.setenv("MAX_RESPONSE_BYTES", "4000")  # one 128-float vector is ~2.5 KB of JSON
+    envelope = refuse({"input": TEXTS})
+    assert envelope["code"] == "OUTPUT_TOO_LARGE" and "base64" in envelope["message"]
+    assert len(embed({"input": TEXTS, "encoding_format": "base64"})["data"]) == len(TEXTS)
+
+
+def test_vllms_binary_encodings_are_refused_on_the_openai_route_too(refuse):
+    [problem] = refuse(openai({"input": "hi", "encoding_format": "bytes"}))["problems"]
+    assert problem["field"] == "openai_input.encoding_format"

@@ -22,7 +22,8 @@ README "Create Embeddings": "OpenAI route vs. Standard", both answered with the 
 The answer is OpenAI's embedding list: ``{"object": "list", "data": [{"object": "embedding", "index", "embedding"}],
 "model", "usage"}``, as vLLM's server writes it. Limits: `MAX_INPUTS` inputs per request (OpenAI's own limit),
 each at most `MAX_INPUT_CHARS` characters or `MAX_INPUT_TOKEN_IDS` token ids, and at most the model's context
-(MAX_MODEL_LEN) in tokens, checked by vLLM (BAD_INPUT on ``input`` with the token count).
+(MAX_MODEL_LEN) in tokens, checked by vLLM (BAD_INPUT on ``input`` with the token count); a response over RunPod's
+payload limit is OUTPUT_TOO_LARGE (`_within_the_payload_limit`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationError, field_validator
 
-from shared.errors import BadInput, FieldProblem
+from shared import payload
+from shared.errors import BadInput, FieldProblem, OutputTooLarge
 from shared.llm.inputs import MAX_PROMPT_CHARS, MAX_TOKENS_LIMIT
 from shared.llm.openai import EMBEDDINGS_ROUTE, MODELS_ROUTE
 from shared.validation import WorkerInput, loose_boolean_problems, markdown_table, problems_from
@@ -167,17 +169,21 @@ async def respond(host: EngineHost, job_input: dict[str, Any], request_id: str) 
     problems = [FieldProblem(name, "unknown field") for name in unknown]
     if not isinstance(body, dict):
         problems.append(FieldProblem(OPENAI_INPUT, f"must be a JSON object, got {type(body).__name__}"))
+    if not serves_embeddings(host):
+        problems.append(_no_embeddings(host, "openai_route", EMBEDDINGS_ROUTE))
     if problems:
         raise BadInput(problems)
     return await _embed(host, body, request_id, prefix=OPENAI_INPUT)
 
 
+def _no_embeddings(host: EngineHost, field: str, value: str | None = None) -> FieldProblem:
+    return FieldProblem(field, f"this endpoint serves the generative model {_model_name(host)!r}, which makes no "
+                        "embeddings: deploy an embedding model (README, \"Embeddings\")", value)
+
+
 async def _embed(host: EngineHost, body: dict[str, Any], request_id: str, *, prefix: str) -> dict[str, Any]:
     if not serves_embeddings(host):
-        raise BadInput.field("openai_route" if prefix else "input",
-                             f"this endpoint serves the generative model {_model_name(host)!r}, which makes no "
-                             "embeddings: deploy an embedding model (README, \"Embeddings\")",
-                             EMBEDDINGS_ROUTE if prefix else None)
+        raise BadInput([_no_embeddings(host, "input")])
     from vllm.entrypoints.pooling.embed.protocol import EmbeddingCompletionRequest
 
     # Ours, with the bounds: the whole native input; on the OpenAI route its OpenAI fields (vLLM's extras are
@@ -204,7 +210,20 @@ async def _embed(host: EngineHost, body: dict[str, Any], request_id: str, *, pre
         response = await host.call(state.serving_embedding(request, None))
     except Exception as exc:  # vLLM raises its refusals (context length, dimensions, token ids)
         raise exception_error(host, exc, EMBEDDINGS_ROUTE) from exc
-    return json.loads(response.body)
+    return _within_the_payload_limit(json.loads(response.body))
+
+
+def _within_the_payload_limit(output: dict[str, Any]) -> dict[str, Any]:
+    """``output``, or OUTPUT_TOO_LARGE when RunPod would refuse it (shared.payload: 10 MB for /run, 20 MB for
+    /runsync): 2048 inputs of a 4096-dimension model are ~170 MB as JSON floats."""
+    size, limit = payload.response_size(output), payload.response_limit()
+    if size > limit:
+        raise OutputTooLarge(
+            f"the embeddings are {size} bytes, over the response limit of {limit} bytes ({payload.LIMIT_ENV}; "
+            f"RunPod allows {payload.RUN_LIMIT_BYTES} for /run and {payload.RUNSYNC_LIMIT_BYTES} for /runsync): "
+            "send fewer inputs per request, ask for encoding_format \"base64\" (about a quarter of the size), or for "
+            "shorter vectors (dimensions) on a Matryoshka model")
+    return output
 
 
 def _check_model(models: Any, name: str | None) -> None:
