@@ -12,10 +12,12 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
 
 from devkit.fixtures.embedding import DIMENSIONS, MATRYOSHKA_DIMENSIONS
 from devkit.fixtures.llm import CONTEXT
-from worker_llm_vllm.embeddings import MAX_INPUTS
+from shared.validation import json_schema
+from worker_llm_vllm.embeddings import MAX_INPUTS, EmbeddingInput
 
 pytestmark = pytest.mark.vllm
 
@@ -216,3 +218,18 @@ def test_a_response_over_the_payload_limit_is_output_too_large_saying_what_makes
 def test_vllms_binary_encodings_are_refused_on_the_openai_route_too(refuse):
     [problem] = refuse(openai({"input": "hi", "encoding_format": "bytes"}))["problems"]
     assert problem["field"] == "openai_input.encoding_format"
+
+
+@pytest.mark.parametrize("form", ["native", "openai"])
+def test_hostile_embedding_jobs_end_with_a_strict_answer_never_internal(jobs, embed, hostile, hostile_budget, form):
+    """Issue 19's property (tests/workers/conftest.py) on the embedding request: from its schema, valid or spoilt."""
+    schema = json_schema(EmbeddingInput)
+    strategy = hostile.inputs(schema) if form == "native" else hostile.openai_jobs(EMBEDDINGS, schema)
+
+    @hostile_budget
+    @given(strategy)
+    def job_ends(job_input):
+        hostile.check_answer(jobs[0](job_input))
+
+    job_ends()
+    assert vectors(embed({"input": "still serving"})).shape == (1, DIMENSIONS)
