@@ -49,10 +49,11 @@ def rendered_blocks(worker: str) -> tuple[Path, str, str]:
     return path, current, fresh
 
 
-def input_model(worker: str) -> type[BaseModel]:
-    """The model ``worker``'s job input is parsed into, as its worker.toml names it."""
+def input_model(worker: str, variant: str | None = None) -> type[BaseModel]:
+    """The model ``worker``'s job input is parsed into (of its ``variant``'s, when given), as its worker.toml
+    names it."""
     declared = manifest.load(worker)
-    module, attribute = declared.input_model_path()
+    module, attribute = declared.input_model_path(variant)
     if str(declared.folder) not in sys.path:
         sys.path.insert(0, str(declared.folder))
     return getattr(importlib.import_module(module), attribute)

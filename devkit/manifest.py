@@ -22,6 +22,13 @@ stand-ins, test paths, ruff's packages, docs, fixtures, benchmarks) is derived f
     [docs.blocks]                                 # README blocks besides the input table (llm-vllm's)
     settings-table = "worker_llm_vllm.settings:reference"   # block name = module:function returning it
 
+    [variants.embedding]                          # another local endpoint, id "<worker>-embedding": the same
+    builder = "devkit.fixtures.embedding"         # package on another tiny model, as an image whose model.toml
+    folder = "tiny-embedding"                     # names such a model serves it (`make dev`, e2e tests)
+    env = { SERVED_MODEL_NAME = "tiny-embedding" }  # over the worker's [fixture] env
+    input = "worker_x.embeddings:EmbeddingInput"  # its input model, when not the worker's (the page's form)
+    example = { input = "Hello, world!" }         # a job input to try it with (the page, `make dev`'s curl line)
+
 Standard library only: `.ci/bake_env.py` runs it with the system Python, before any virtualenv exists.
 """
 
@@ -43,6 +50,8 @@ PACKAGE_PREFIX = "worker_"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _KEYS = {"worker": {"package", "input", "ci_base"}, "fixture": {"builder", "folder", "env", "adapters"},
          "bench": {"first_job"}, "docs": {"blocks"}}
+#: Each ``[variants.<name>]`` table's keys; any table name is a variant's (``_KEYS`` does not list them).
+_VARIANT_KEYS = {"builder", "folder", "env", "input", "example"}
 
 
 class ManifestError(ValueError):
@@ -60,6 +69,18 @@ class Fixture:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """Another local endpoint of a worker (``[variants.<name>]``, id ``<worker>-<name>``): the same package on
+    another tiny model, with the environment that model needs over the worker's [fixture] env."""
+
+    fixture: Fixture
+    #: module:attribute of its input model, when its jobs are not the worker's (``None``: the worker's).
+    input: str | None = None
+    #: A job input to try it with.
+    example: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     name: str
     folder: Path
@@ -70,10 +91,12 @@ class Manifest:
     first_job: dict[str, Any] | None = None
     #: README block name -> "module:function" returning its markdown (devkit/docs.py).
     doc_blocks: dict[str, str] = field(default_factory=dict)
+    variants: dict[str, Variant] = field(default_factory=dict)
 
-    def input_model_path(self) -> tuple[str, str]:
-        """(module, attribute) of the job input model."""
-        module, _, attribute = self.input.partition(":")
+    def input_model_path(self, variant: str | None = None) -> tuple[str, str]:
+        """(module, attribute) of the job input model (of ``variant``, when it declares its own)."""
+        declared = self.variants[variant].input if variant is not None else None
+        module, _, attribute = (declared or self.input).partition(":")
         return module, attribute
 
 
@@ -97,8 +120,8 @@ def load(name: str, workers_dir: Path = WORKERS_DIR) -> Manifest:
         unknown = set(data.get(table, {})) - keys
         if unknown:
             raise ManifestError(f"{path}: [{table}] has unknown keys {sorted(unknown)}; known: {sorted(keys)}")
-    if unknown := set(data) - set(_KEYS):
-        raise ManifestError(f"{path}: unknown tables {sorted(unknown)}; known: {sorted(_KEYS)}")
+    if unknown := set(data) - set(_KEYS) - {"variants"}:
+        raise ManifestError(f"{path}: unknown tables {sorted(unknown)}; known: {sorted([*_KEYS, 'variants'])}")
     worker = data.get("worker", {})
     missing = {"package", "input", "ci_base"} - set(worker)
     if missing:
@@ -120,8 +143,47 @@ def load(name: str, workers_dir: Path = WORKERS_DIR) -> Manifest:
         fixture=Fixture(fixture["builder"], fixture["folder"], dict(fixture.get("env", {})),
                         fixture.get("adapters")) if fixture else None,
         first_job=data.get("bench", {}).get("first_job"), doc_blocks=dict(blocks),
+        variants={variant: _variant(path, variant, table, worker["package"])
+                  for variant, table in data.get("variants", {}).items()},
     )
+
+
+def _variant(path: Path, name: str, table: Any, package: str) -> Variant:
+    where = f"{path}: [variants.{name}]"
+    if not isinstance(table, dict):
+        raise ManifestError(f"{where} must be a table")
+    if not NAME_PATTERN.match(f"x-{name}"):
+        raise ManifestError(f"{where}: the name must be lower case letters, digits and '-'")
+    if unknown := set(table) - _VARIANT_KEYS:
+        raise ManifestError(f"{where} has unknown keys {sorted(unknown)}; known: {sorted(_VARIANT_KEYS)}")
+    if missing := {"builder", "folder"} - set(table):
+        raise ManifestError(f"{where} needs {sorted(missing)}")
+    if "input" in table and (not table["input"].startswith(("shared.", f"{package}.")) or ":" not in table["input"]):
+        raise ManifestError(f"{where}: input must be 'module:attribute' in {package} or shared, got {table['input']!r}")
+    return Variant(Fixture(table["builder"], table["folder"], dict(table.get("env", {}))), table.get("input"),
+                   table.get("example"))
 
 
 def all_manifests(workers_dir: Path = WORKERS_DIR) -> list[Manifest]:
     return [load(name, workers_dir) for name in worker_names(workers_dir)]
+
+
+def endpoint_ids(workers_dir: Path = WORKERS_DIR) -> list[str]:
+    """Every local endpoint id: each worker's name, then ``<worker>-<variant>`` for each of its variants."""
+    ids = [id_ for declared in all_manifests(workers_dir)
+           for id_ in [declared.name, *(f"{declared.name}-{variant}" for variant in declared.variants)]]
+    if clashes := sorted({id_ for id_ in ids if ids.count(id_) > 1}):
+        raise ManifestError(f"endpoint ids declared twice (a worker and another's variant): {clashes}")
+    return ids
+
+
+def endpoint_of(endpoint_id: str, workers_dir: Path = WORKERS_DIR) -> tuple[Manifest, str | None]:
+    """The worker behind a local endpoint id, and its variant's name (None: the worker itself)."""
+    for declared in all_manifests(workers_dir):
+        if endpoint_id == declared.name:
+            return declared, None
+        for variant in declared.variants:
+            if endpoint_id == f"{declared.name}-{variant}":
+                return declared, variant
+    raise ManifestError(f"no worker or variant has the endpoint id {endpoint_id!r}; known: "
+                        f"{', '.join(endpoint_ids(workers_dir))}")

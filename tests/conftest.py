@@ -39,6 +39,14 @@ def tiny_llm_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_embedding_dir(tmp_path_factory) -> Path:
+    """A tiny embedding model folder (Llama, sentence-transformers layout), built once per test session."""
+    from devkit.fixtures.embedding import build
+
+    return build(tmp_path_factory.mktemp("tiny-embedding"))
+
+
+@pytest.fixture(scope="session")
 def tiny_sdxl_dir(tmp_path_factory) -> Path:
     """A tiny SDXL pipeline folder, built once per test session."""
     from devkit.fixtures.sdxl import build

@@ -17,8 +17,9 @@ import sys
 import threading
 
 from devkit.endpoint import LocalEndpoint, StartupFailed
+from devkit.endpoint.page import example_input
 from devkit.endpoint.spec import API_KEY_ENV
-from devkit.endpoint_config import WORKERS_DIR, worker_names
+from devkit.manifest import endpoint_ids
 
 DEFAULT_PORT = 8000
 
@@ -29,8 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="A local RunPod Serverless endpoint: the workers run through the runpod SDK's production job "
                     "loop, on their tiny fixture models, behind RunPod's API. Ctrl-C stops it.",
     )
-    parser.add_argument("--worker", action="append", choices=worker_names(), metavar="NAME",
-                        help=f"serve this worker (repeatable; default: all of {', '.join(worker_names())})")
+    parser.add_argument("--worker", action="append", choices=endpoint_ids(), metavar="NAME",
+                        help=f"serve this worker, or a worker.toml variant <worker>-<variant> (repeatable; "
+                             f"default: all of {', '.join(endpoint_ids())})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--api-key", default=None,
@@ -50,8 +52,8 @@ def api_key_of(args: argparse.Namespace, environ: dict[str, str]) -> str | None:
 
 def curl_line(base_url: str, name: str, needs_key: bool) -> str:
     """A curl line that runs the worker's test input; the key is the shell's ``$RUNPOD_API_KEY``, never printed."""
-    example = WORKERS_DIR / name / "test_input.json"
-    body = json.dumps(json.loads(example.read_text())) if example.exists() else '{"input": {}}'
+    example = example_input(name)
+    body = json.dumps({"input": example if example is not None else {}})
     auth = f' -H "Authorization: Bearer ${API_KEY_ENV}"' if needs_key else ""
     return (f"curl -s -X POST {base_url}/v2/{name}/runsync -H 'Content-Type: application/json'{auth} "
             f"-d {shlex.quote(body)}")
@@ -60,7 +62,7 @@ def curl_line(base_url: str, name: str, needs_key: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    names = args.worker or worker_names()
+    names = args.worker or endpoint_ids()
     api_key = api_key_of(args, dict(os.environ))
     print(f"Preparing {', '.join(names)} (tiny models are built into .models/ on first use)...", flush=True)
     endpoint = LocalEndpoint(workers=names, port=args.port, host=args.host, api_key=api_key)

@@ -26,17 +26,24 @@ router = APIRouter(include_in_schema=False)
 
 @functools.cache
 def input_schema(worker: str) -> dict[str, Any] | None:
-    """The JSON Schema of ``worker``'s job input, from its typed input model; None for a worker without one
-    (test fixtures). The one place the page learns a schema: repoint it here if devkit.docs moves."""
+    """The JSON Schema of ``worker``'s job input (an endpoint id: a worker, or one of its worker.toml variants),
+    from its typed input model; None for a worker without one (test fixtures). The one place the page learns a
+    schema: repoint it here if devkit.docs moves."""
     from devkit import docs  # imports the worker's input module: only when a schema is asked for
 
-    if worker not in manifest.worker_names():
+    if worker not in manifest.endpoint_ids():
         return None
-    return json_schema(docs.input_model(worker))
+    declared, variant = manifest.endpoint_of(worker)
+    return json_schema(docs.input_model(declared.name, variant))
 
 
 def example_input(worker: str) -> dict[str, Any] | None:
-    """The ``input`` of ``workers/<worker>/test_input.json`` (what the form starts with), if there is one."""
+    """What the form starts with: a variant's ``example``, else the ``input`` of
+    ``workers/<worker>/test_input.json``, if there is one."""
+    if worker in manifest.endpoint_ids():
+        declared, variant = manifest.endpoint_of(worker)
+        if variant is not None:
+            return declared.variants[variant].example
     path = WORKERS_DIR / worker / "test_input.json"
     if not path.is_file():
         return None

@@ -31,16 +31,18 @@ class WorkerSpec:
     @classmethod
     def from_repo(cls, name: str) -> WorkerSpec:
         """A worker of ``workers/<name>/``, configured by its endpoint.toml, on its tiny fixture model
-        with the settings that model needs on a CPU."""
+        with the settings that model needs on a CPU; or, for ``<worker>-<variant>``, that worker on the tiny
+        model of its worker.toml ``[variants.<variant>]``."""
         from devkit import fixtures  # builds weights on first use: only when an endpoint is really made
 
-        config = endpoint_config.for_worker(name)
-        declared = manifest.load(name)
-        env = dict(config.env) | fixtures.cpu_env(name)
-        model_path = fixtures.for_worker(name)
+        declared, variant = manifest.endpoint_of(name)
+        config = endpoint_config.for_worker(declared.name)
+        model_path, cpu_env = fixtures.for_endpoint(name)
+        env = dict(config.env) | cpu_env
         if model_path is not None:
             env["MODEL_PATH"] = str(model_path)
-        adapters_path = fixtures.adapters_for_worker(name)
+        # A variant serves another model: the worker's adapters are for its own.
+        adapters_path = fixtures.adapters_for_worker(declared.name) if variant is None else None
         if adapters_path is not None:
             env["ADAPTERS_PATH"] = str(adapters_path)
         return cls(

@@ -55,3 +55,39 @@ def test_readme_blocks_are_declared_by_name_with_the_function_that_renders_them(
 def test_a_readme_block_without_its_module_and_function_is_refused(tmp_path):
     with pytest.raises(manifest.ManifestError, match=r"\[docs\] blocks must map .* got \['settings-table'\]"):
         manifest.load("my-asr", _write(tmp_path, VALID + '[docs.blocks]\nsettings-table = "reference"\n'))
+VARIANT = '[variants.embedding]\nbuilder = "m"\nfolder = "f"\nenv = { A = "1" }\ninput = "worker_my_asr.x:In"\n'
+
+
+def test_a_variant_is_another_endpoint_id_of_the_same_worker_on_another_fixture(tmp_path):
+    workers = _write(tmp_path, VALID + VARIANT)
+    declared = manifest.load("my-asr", workers)
+    variant = declared.variants["embedding"]
+    assert variant.fixture == manifest.Fixture("m", "f", {"A": "1"})
+    assert declared.input_model_path("embedding") == ("worker_my_asr.x", "In")
+    assert manifest.endpoint_ids(workers) == ["my-asr", "my-asr-embedding"]
+    assert manifest.endpoint_of("my-asr-embedding", workers) == (declared, "embedding")
+    assert manifest.endpoint_of("my-asr", workers) == (declared, None)
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    (VALID + VARIANT + "size = 1\n", r"\[variants.embedding\] has unknown keys \['size'\]"),
+    (VALID + '[variants.embedding]\nbuilder = "m"\n', r"needs \['folder'\]"),
+    (VALID + VARIANT.replace("worker_my_asr.x:In", "other:In"), "input must be 'module:attribute'"),
+    (VALID + '[variants.Big]\nbuilder = "m"\nfolder = "f"\n', "lower case"),
+])
+def test_a_bad_variant_is_refused_naming_the_file_and_the_reason(tmp_path, text, why):
+    with pytest.raises(manifest.ManifestError, match=why):
+        manifest.load("my-asr", _write(tmp_path, text))
+
+
+def test_a_variant_id_that_is_another_workers_name_is_refused(tmp_path):
+    workers = _write(tmp_path, VALID.replace("my_asr", "my") + '[variants.asr]\nbuilder = "m"\nfolder = "f"\n',
+                     name="my")
+    _write(workers, VALID)
+    with pytest.raises(manifest.ManifestError, match="declared twice"):
+        manifest.endpoint_ids(workers)
+
+
+def test_an_unknown_endpoint_id_is_refused_listing_the_known_ones(tmp_path):
+    with pytest.raises(manifest.ManifestError, match="known: my-asr"):
+        manifest.endpoint_of("nope", _write(tmp_path, VALID))

@@ -17,6 +17,8 @@ CHAT_ROUTE = "/v1/chat/completions"
 COMPLETIONS_ROUTE = "/v1/completions"
 MODELS_ROUTE = "/v1/models"
 ROUTES = (CHAT_ROUTE, COMPLETIONS_ROUTE, MODELS_ROUTE)
+#: Served by llm-vllm with an embedding model only (worker_llm_vllm.embeddings); not one of the generation routes.
+EMBEDDINGS_ROUTE = "/v1/embeddings"
 
 FinishReason = Literal["stop", "length"]
 

@@ -34,3 +34,11 @@ def test_the_pages_files_refer_only_to_the_endpoint_itself():
     for path in PAGE_DIR.iterdir():
         text = path.read_text()
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, path.name
+
+
+def test_a_worker_toml_variant_has_its_own_input_schema_and_example():
+    declared = manifest.load("llm-vllm")
+    variant = declared.variants["embedding"]
+    assert input_schema("llm-vllm-embedding") == json_schema(docs.input_model("llm-vllm", "embedding"))
+    assert input_schema("llm-vllm-embedding") != input_schema("llm-vllm")
+    assert example_input("llm-vllm-embedding") == variant.example

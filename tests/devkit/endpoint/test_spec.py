@@ -66,3 +66,16 @@ def test_make_dev_serves_the_tiny_lora_adapters_on_llm_vllm_only():
     path = WorkerSpec.from_repo("llm-vllm").env["ADAPTERS_PATH"]
     assert sorted(adapters.find(Path(path))) == sorted(ADAPTER_BUILDERS)
     assert "ADAPTERS_PATH" not in WorkerSpec.from_repo("llm-hf").env, "llm-hf serves no adapters"
+    assert "ADAPTERS_PATH" not in WorkerSpec.from_repo("llm-vllm-embedding").env, "the adapters are the Llama's"
+
+
+def test_a_worker_toml_variant_runs_the_same_package_on_its_own_fixture_with_its_env_over_the_workers():
+    from devkit import fixtures, manifest
+
+    spec = WorkerSpec.from_repo("llm-vllm-embedding")
+    variant = manifest.load("llm-vllm").variants["embedding"]
+    assert (spec.name, spec.module) == ("llm-vllm-embedding", "worker_llm_vllm")
+    assert spec.scaling == endpoint_config.for_worker("llm-vllm").effective_scaling()
+    assert spec.env["MODEL_PATH"] == str(fixtures.CACHE / variant.fixture.folder)
+    assert spec.env["SERVED_MODEL_NAME"] == variant.fixture.env["SERVED_MODEL_NAME"]
+    assert spec.env["VLLM_CPU_KVCACHE_SPACE"] == fixtures.cpu_env("llm-vllm")["VLLM_CPU_KVCACHE_SPACE"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,33 +28,35 @@ ENGINE_ENV = {
 
 
 @contextlib.contextmanager
-def started_worker(env: dict[str, str]) -> Iterator[Any]:
-    """The worker after setup() with ``env`` set, exactly as `python -m worker_llm_vllm` builds it; stopped
-    at the end, and the engine must not have died meanwhile."""
+def started_worker(model_dir: Path, env: dict[str, str]) -> Iterator[Any]:
+    """The worker after setup() on ``model_dir`` with ``env``, exactly as `python -m worker_llm_vllm` builds it;
+    stopped on exit."""
     from worker_llm_vllm.worker import VllmWorker
 
     deaths: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
+        for name, value in {**env, "MODEL_PATH": str(model_dir)}.items():
             patch.setenv(name, value)
         worker = VllmWorker(on_engine_death=deaths.append)
         worker.setup()
-    yield worker
-    worker.close()
+    try:
+        yield worker
+    finally:
+        worker.close()
     assert deaths == [], "the engine died during the tests"
 
 
 @pytest.fixture(scope="session")
 def vllm_worker(tiny_llm_dir):
-    """The worker of the tests, on the tiny Llama with ENGINE_ENV."""
-    with started_worker({**ENGINE_ENV, "MODEL_PATH": str(tiny_llm_dir)}) as worker:
+    """The worker on the tiny Llama, shared by the session."""
+    with started_worker(tiny_llm_dir, ENGINE_ENV) as worker:
         yield worker
 
 
 @pytest.fixture(scope="session")
-def start_worker():
-    """start_worker(extra_env) -> a context manager of another worker (its own engine): ENGINE_ENV + extra_env."""
-    return lambda extra_env: started_worker({**ENGINE_ENV, **extra_env})
+def engine_env() -> dict[str, str]:
+    """The session worker's engine settings (ENGINE_ENV), for another worker on the tiny Llama."""
+    return dict(ENGINE_ENV)
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +79,17 @@ def tokenizer(vllm_worker):
 @pytest.fixture(scope="session")
 def run(handler):
     """run(job_input, job_id="job") -> every chunk the handler yields for one job."""
+    return job_runner(handler)
+
+
+@pytest.fixture(scope="session")
+def fail(run):
+    """fail(job_input) -> the error envelope of a job that must fail (its last chunk)."""
+    return failure_of(run)
+
+
+def job_runner(handler) -> Callable[..., list[dict[str, Any]]]:
+    """run(job_input, job_id="job") -> every chunk ``handler`` yields for one job."""
 
     def run_job(job_input: Any, job_id: str = "job") -> list[dict[str, Any]]:
         return asyncio.run(collect(handler, job_input, job_id))
@@ -83,9 +97,8 @@ def run(handler):
     return run_job
 
 
-@pytest.fixture(scope="session")
-def fail(run):
-    """fail(job_input) -> the error envelope of a job that must fail (its last chunk)."""
+def failure_of(run: Callable[..., list[dict[str, Any]]]) -> Callable[[Any], dict[str, Any]]:
+    """fail(job_input) -> the error envelope of a job ``run`` must fail (its last chunk)."""
 
     def failed_job(job_input: Any) -> dict[str, Any]:
         chunks = run(job_input)
@@ -108,3 +121,20 @@ def run_with_busy_consumer(handler, vllm_worker, busy_consumer_chunks):
         return vllm_worker.host.engine.get_num_unfinished_requests() > 0
 
     return lambda job_input: asyncio.run(busy_consumer_chunks(handler, job_input, busy))
+
+
+@pytest.fixture(scope="session")
+def start_worker():
+    """``with start_worker(model_dir, env) as worker``: another engine than the session's (`started_worker`)."""
+    return started_worker
+
+
+@pytest.fixture(scope="session")
+def jobs_of():
+    """``run, fail = jobs_of(worker)``: the `run` and `fail` helpers for another worker than the session's."""
+
+    def jobs(worker: Any) -> tuple[Callable[..., list[dict[str, Any]]], Callable[[Any], dict[str, Any]]]:
+        run = job_runner(runpod_config(worker)["handler"])
+        return run, failure_of(run)
+
+    return jobs

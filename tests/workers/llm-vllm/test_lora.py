@@ -50,10 +50,10 @@ def offline_texts(tiny_llm_dir, adapters_dir):
 
 
 @pytest.fixture(scope="module")
-def lora_handler(start_worker, tiny_llm_dir, adapters_dir, offline_texts):
+def lora_handler(start_worker, engine_env, tiny_llm_dir, adapters_dir, offline_texts):
     """A worker serving the tiny adapters (ADAPTERS_PATH), two per batch step: its handler as the SDK gets it."""
-    env = {"MODEL_PATH": str(tiny_llm_dir), "ADAPTERS_PATH": str(adapters_dir), "MAX_LORAS": "2"}
-    with start_worker(env) as worker:
+    env = {**engine_env, "ADAPTERS_PATH": str(adapters_dir), "MAX_LORAS": "2"}
+    with start_worker(tiny_llm_dir, env) as worker:
         yield runpod_config(worker)["handler"]
 
 

@@ -141,3 +141,27 @@ def test_model_name_must_name_the_baked_model(tiny_llm_dir):
     assert settings.load(tiny_llm_dir, {"MODEL_NAME": "org/baked"}, served_name="org/baked").given == {}
     with pytest.raises(EngineSettingsError, match="MODEL_NAME='org/other': this image serves its baked model"):
         settings.load(tiny_llm_dir, {"MODEL_NAME": "org/other"}, served_name="org/baked")
+
+
+# --- an embedding model (worker_llm_vllm.embeddings) ------------------------------------------------------------
+
+
+def test_vllm_runs_the_embedding_fixture_as_an_embedding_model_on_its_own(tiny_embedding_dir, tiny_llm_dir):
+    model = settings.check(settings.load(tiny_embedding_dir, {})).model_config
+    assert (model.runner_type, model.convert_type) == ("pooling", "embed")
+    assert settings.check(settings.load(tiny_llm_dir, {})).model_config.runner_type == "generate"
+
+
+def test_runner_and_convert_make_a_generative_architecture_an_embedding_model(tiny_llm_dir):
+    loaded = settings.load(tiny_llm_dir, {"RUNNER": "pooling", "CONVERT": "embed",
+                                          "POOLER_CONFIG": '{"seq_pooling_type": "MEAN"}'})
+    model = settings.check(loaded).model_config
+    assert (model.runner_type, model.convert_type, model.pooler_config.seq_pooling_type) == ("pooling", "embed",
+                                                                                             "MEAN")
+
+
+def test_an_unknown_runner_fails_startup_naming_the_variable(tiny_llm_dir):
+    with pytest.raises(EngineSettingsError) as caught:
+        settings.load(tiny_llm_dir, {"RUNNER": "embedding"})
+    [refusal] = caught.value.refusals
+    assert refusal.startswith("RUNNER='embedding': invalid choice")

@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from shared.errors import BadInput, DeviceFailure, FieldProblem, NotReady, WorkerError
-from shared.llm.openai import CHAT_ROUTE
+from shared.llm.openai import CHAT_ROUTE, EMBEDDINGS_ROUTE
 from worker_llm_vllm.adapters import served_names
 from worker_llm_vllm.engine import EngineHost
 
 #: Where an OpenAI route's request body sits in the job input.
 OPENAI_INPUT = "openai_input"
+#: The request field that holds what vLLM calls ``input_tokens``, per route.
+_PROMPT_FIELDS = {CHAT_ROUTE: "messages", EMBEDDINGS_ROUTE: "input"}
 _ENGINE_DIED = "the vLLM engine died; this worker will be replaced"
 
 
@@ -48,7 +50,7 @@ def response_error(host: EngineHost, route: str, error: dict[str, Any]) -> Worke
             param = "model"
             message = f"{message} Known: {', '.join(served_names(host.state))}"
         elif param == "input_tokens":  # vLLM's name for the prompt's length: name the request field
-            param = "messages" if route == CHAT_ROUTE else "prompt"
+            param = _PROMPT_FIELDS.get(route, "prompt")
         return BadInput([FieldProblem(f"{OPENAI_INPUT}.{param}" if param else OPENAI_INPUT, message)])
     if host.engine.errored:
         return DeviceFailure(_ENGINE_DIED)

@@ -79,6 +79,10 @@ ENGINE_OPTIONS = (
     "max_loras",
     "max_lora_rank",
     "max_cpu_loras",
+    # An embedding model (worker_llm_vllm.embeddings): vLLM's runner and model conversion, and its pooler.
+    "runner",
+    "convert",
+    "pooler_config",
 )
 
 #: Options of vLLM's OpenAI serving layer (tools, chat templates, usage details).

@@ -1,5 +1,5 @@
 """The llm-vllm worker: one vLLM engine per process, many jobs at once (continuous batching), native and
-OpenAI-compatible input."""
+OpenAI-compatible input; text generation, or embeddings when the model is an embedding model (`embeddings`)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from shared.errors import BadInput, DeviceFailure, NotReady, WorkerError
 from shared.llm.outputs import render
 from shared.llm.requests import parse_native
 from shared.llm.worker_vllm import WorkerVllmRequest, as_sse, is_worker_vllm_form, parse_worker_vllm
-from worker_llm_vllm import adapters, compile_cache, generation, openai_routes, settings
+from worker_llm_vllm import adapters, compile_cache, embeddings, generation, openai_routes, settings
 from worker_llm_vllm.engine import EngineDead, EngineHost
 from worker_llm_vllm.engine_errors import OPENAI_INPUT, exception_error
 
@@ -103,6 +103,10 @@ class VllmWorker:
         host = self._ready_host()
         request_id = f"{job.get('id', 'job')}-{uuid.uuid4().hex[:8]}"
         job_input = job.get("input")
+        if embeddings.is_embedding_request(job_input):
+            yield await embeddings.respond(host, job_input, request_id)
+            return
+        embeddings.refuse_generation(host, job_input)  # an embedding model generates no text
         if isinstance(job_input, dict) and "openai_route" in job_input:
             async for chunk in openai_routes.respond(host, job_input, request_id):
                 yield chunk
