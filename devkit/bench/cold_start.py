@@ -50,11 +50,15 @@ PHASES = (
 )
 
 
-def probe(args: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run the probe in a fresh process; phases (seconds) with the import time spent in each."""
+#: The probe in a fresh interpreter of this venv.
+PROBE = (sys.executable, "-X", "importtime", "-m", "devkit.bench.cold_start_probe")
+
+
+def probe(args: list[str], env: dict[str, str], command: tuple[str, ...] | list[str] = PROBE) -> dict[str, Any]:
+    """Run the probe in a fresh process (``command``: the probe under ``-X importtime``; by default in this
+    venv, or in a container: devkit.bench.cold_start_image); phases (seconds) with the import time in each."""
     spawned = time.time()
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "devkit.bench.cold_start_probe", *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([*command, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-15:]
         raise RuntimeError(f"cold-start probe {args[:2]} failed ({done.returncode}): " + "\n".join(tail))

@@ -5,7 +5,8 @@
 CUDA init, ``setup()``, import the job loop) and then runs one job through the guarded handler.
 ``... floor <folder>...`` imports torch and loads every safetensors file of the folders raw. Each phase
 prints a marker line on stderr, where ``-X importtime`` writes too, so the parent can split import time
-by phase; the result is one stdout line after ``RESULT``.
+by phase; the result is one stdout line after ``RESULT``. The floor needs nothing of this repo: the image
+cold-start bench (devkit.bench.cold_start_image) runs this file alone inside a worker image.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import inspect
 import json
 import sys
 import time
-
-from devkit.bench.jobs import drain
 
 MARK = "cold-start-phase:"
 #: Prefix of the stdout line holding the result (workers may print to stdout too).
@@ -48,6 +47,8 @@ def find_worker(module):
 
 
 def worker(package: str, job_input: dict) -> dict:
+    from devkit.bench.jobs import drain  # here, so the floor also runs as a lone file inside a worker image
+
     times = {"imports": mark("imports")}
     main = importlib.import_module(f"{package}.__main__")
     instance = find_worker(main)()
