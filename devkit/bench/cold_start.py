@@ -7,6 +7,9 @@ Imports are counted wherever they happen (``-X importtime``), so a library impor
 probe starts with the model's files dropped from the page cache, as in a fresh container, and the
 worker runs twice: as served (the weights prefetch on, shared.prefetch) and with ``WEIGHTS_PREFETCH=0``.
 progress-demo's ready time is its real start command to its first job take (devkit.bench.cold_start_ready).
+The probe, its parsing and the figures import nothing beyond the standard library and this repo's light
+modules (the local endpoint, httpx, is imported where a worker's env is needed): the GPU script
+(devkit.bench.gpu) runs them on a device machine that has no runpod, fastapi or httpx.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from devkit import manifest
-from devkit.bench import cold_start_ready, through_endpoint
+from devkit.bench import cold_start_ready
 from devkit.bench.cold_start_probe import MARK, RESULT
 from devkit.bench.results import BenchResult, Figure, Target
-from devkit.bench.through_endpoint import REPO
 from shared.prefetch import PREFETCH_ENV
+
+REPO = Path(__file__).resolve().parents[2]
 
 #: The issue's bar: process start to first job done, at most this multiple of the floor.
 TARGET_OVER_FLOOR = 1.5
@@ -109,6 +113,8 @@ def measure(worker: str) -> dict[str, Any]:
     cache for the model's files (the state of a freshly pulled image), in this order, in one run."""
     # The environment the local endpoint gives the worker (endpoint.toml env, tiny-model CPU settings,
     # MODEL_PATH, PYTHONPATH).
+    from devkit.bench import through_endpoint
+
     env = through_endpoint.worker_env(worker)
     folders = weight_folders(env)
     declared = manifest.load(worker)
@@ -157,6 +163,8 @@ def unavailable() -> str | None:
 def _present(quick: bool = False) -> list[str]:
     # A small first job each worker.toml declares under [bench] (the real test_input.json may ask for a
     # 1024^2 image or many tokens).
+    from devkit.bench import through_endpoint
+
     names = [m.name for m in manifest.all_manifests()
              if m.first_job is not None and through_endpoint.unavailable(m.name) is None]
     return names[:1] if quick else names
@@ -174,6 +182,8 @@ def run(quick: bool = False) -> BenchResult:
 
 def ready_figure(worker: str) -> Figure:
     """The worker's start command to its first job take, against a fresh ``import runpod``."""
+    from devkit.bench import through_endpoint
+
     env = through_endpoint.worker_env(worker)
     floor = cold_start_ready.floor_s(env, str(REPO))
     ready = cold_start_ready.ready_s(manifest.load(worker).package, env, str(REPO))

@@ -21,8 +21,9 @@ files in the image's layers on this host, as in a freshly pulled image):
   again without the profiler gives the ready time and total as users get them (the profiler's own cost
   is large next to a ~1 s start).
 
-``--profiled-only`` (CI) skips the second start of a model image. Figures go to stdout as a table and to ``--out`` (default ``.bench/results.json``, benchmark
-``cold-start-image``); nothing is asserted (CI records them: .ci/images.sh). docs/benchmarks.md.
+``--profiled-only`` (CI) skips the second start of a model image. Figures go to stdout as a table and to
+``--out`` (default ``.bench/results.json``, benchmark ``cold-start-image``); nothing is asserted (CI
+records them: .ci/images.sh). docs/benchmarks.md.
 """
 
 from __future__ import annotations
