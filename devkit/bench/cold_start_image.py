@@ -40,14 +40,16 @@ from typing import Any
 from devkit import manifest
 from devkit.bench import cold_start, cold_start_ready, machine
 from devkit.bench.results import BenchResult, Figure, Target, table
+from shared import serving
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE_FILE = REPO / "devkit" / "bench" / "cold_start_probe.py"
 #: Where the probe is mounted in the container (read-only, nothing of the image is replaced).
 PROBE_IN_IMAGE = "/opt/cold-start-bench/cold_start_probe.py"
 
-#: The worker's log lines the start is split at (shared.serving's SETUP_STARTED and start_up's "ready in").
-SETUP_STARTED = "setup() started"
+#: The worker's log lines the start is split at: shared.serving's SETUP_STARTED (the worker's name cut off)
+#: and start_up's "<Worker> ready in <s> s".
+SETUP_STARTED = serving.SETUP_STARTED % ""
 SETUP_DONE = " ready in "
 
 #: Phase of a worker's start in the image -> its label, and the floor's phase it is compared with.
