@@ -158,7 +158,8 @@ class Start:
     result: bytes = b""
 
 
-def run_start(command: list[str], env: dict[str, str], cwd: str, job: dict[str, Any] | None = None) -> Start:
+def run_start(command: list[str], env: dict[str, str], cwd: str, job: dict[str, Any] | None = None,
+              timeout_s: float = READY_TIMEOUT_S) -> Start:
     """Spawn ``command`` (a worker's start) against the stand-in job API; return at its first job take, or,
     given ``job`` (``{"id", "input"}``, handed out at that take), once the job's result is posted; stopped after.
 
@@ -182,8 +183,8 @@ def run_start(command: list[str], env: dict[str, str], cwd: str, job: dict[str, 
                 tail = "\n".join(line for _, line in lines[-40:])
                 raise RuntimeError(f"{command[-1]} exited ({process.returncode}) before "
                                    f"{'its first job take' if job is None else 'its first job was done'}: {tail}")
-            if time.time() - spawned > READY_TIMEOUT_S:
-                raise RuntimeError(f"{command[-1]} took or finished no job within {READY_TIMEOUT_S} s")
+            if time.time() - spawned > timeout_s:
+                raise RuntimeError(f"{command[-1]} took or finished no job within {timeout_s:.0f} s")
         return Start(spawned, server.first_take_at, server.job_done_at, lines, server.job_done_body)
     finally:
         process.terminate()
