@@ -129,7 +129,8 @@ done_phase "smoke (job loop)"
 
 phase "cold start in each pushed image, per phase, against its floor in the same image (recorded, not asserted)"
 # docs/benchmarks.md, "Cold start in the images": figures into .bench/results.json (cold-start-image).
-PYTHONPATH=. $PY -m devkit.bench.cold_start_image --profiled-only --registry "$REGISTRY" --tag "$TAG" "${WORKERS[@]}" \
+# ./shared first: the bench splits a start at shared.serving's log lines, as built into these images.
+PYTHONPATH=.:shared $PY -m devkit.bench.cold_start_image --profiled-only --registry "$REGISTRY" --tag "$TAG" "${WORKERS[@]}" \
     2>"$LOGS/cold-start.log" | sed 's/^/  /' \
     || { tail -n 20 "$LOGS/cold-start.log" >&2; echo "  cold-start bench failed: no figures this run (not a gate)"; }
 done_phase "cold start (images)"
