@@ -76,15 +76,15 @@ def probe(args: list[str], env: dict[str, str], command: tuple[str, ...] | list[
     split["imports"] += sum(import_s.get(m, 0.0) for m in phases if m not in ("interpreter", "imports"))
     return {
         "total_s": times["end"] - spawned,
-        "phases_s": _rounded(phases),
-        "split_s": _rounded(split),
-        "import_s_by_phase": _rounded(import_s),
+        "phases_s": rounded(phases),
+        "split_s": rounded(split),
+        "import_s_by_phase": rounded(import_s),
         "heaviest_imports_s": heaviest,
         **{k: times[k] for k in ("files", "bytes") if k in times},
     }
 
 
-def _rounded(seconds: dict[str, float]) -> dict[str, float]:
+def rounded(seconds: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 3) for k, v in seconds.items()}
 
 
@@ -96,16 +96,24 @@ def _imports_by_phase(stderr: str) -> tuple[dict[str, float], dict[str, float]]:
         if line.startswith(MARK):
             phase = line.split(":", 1)[1].strip()
             continue
-        if not line.startswith("import time:") or line.count("|") != 2:
+        own, cumulative, name = profile_line(line)
+        if name is None:
             continue
-        own, cumulative, name = line[len("import time:"):].split("|")
-        if not cumulative.strip().isdigit():
-            continue  # the header line
-        per_package[name.strip().split(".")[0]] += int(own) / 1e6
+        per_package[name.strip().split(".")[0]] += own
         if not name.startswith("  "):  # a nested import is already inside its parent's cumulative time
-            per_phase[phase] += int(cumulative) / 1e6
+            per_phase[phase] += cumulative
     heaviest = dict(sorted(per_package.items(), key=lambda kv: -kv[1])[:HEAVIEST])
     return dict(per_phase), {k: round(v, 3) for k, v in heaviest.items()}
+
+
+def profile_line(line: str) -> tuple[float, float, str | None]:
+    """(self s, cumulative s, indented name) of one ``-X importtime`` line; name None for any other line."""
+    if not line.startswith("import time:") or line.count("|") != 2:
+        return 0.0, 0.0, None
+    own, cumulative, name = line[len("import time:"):].split("|")
+    if not cumulative.strip().isdigit():
+        return 0.0, 0.0, None  # the header line
+    return int(own) / 1e6, int(cumulative) / 1e6, name
 
 
 def measure(worker: str) -> dict[str, Any]:

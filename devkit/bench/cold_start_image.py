@@ -155,7 +155,7 @@ def split(start: cold_start_ready.Start) -> dict[str, Any]:
     per_package: dict[str, float] = {}
     for at, line in start.stderr:
         phase = next((name for name, (begin, end) in bounds.items() if begin <= at < end), "first_job")
-        own, cumulative, name = _profile_line(line)
+        own, cumulative, name = cold_start.profile_line(line)
         if name is None:
             continue
         top = name.strip().split(".")[0]
@@ -167,22 +167,9 @@ def split(start: cold_start_ready.Start) -> dict[str, Any]:
     excluded["imports"] = sum(imports.values())
     heaviest = dict(sorted(per_package.items(), key=lambda kv: -kv[1])[:cold_start.HEAVIEST])
     return {"total_s": round(start.done_at - start.spawned, 3), "ready_s": round(start.take_at - start.spawned, 3),
-            "phases_s": _rounded(phases), "split_s": _rounded(excluded), "import_s_by_phase": _rounded(imports),
-            "heaviest_imports_s": _rounded(heaviest)}
-
-
-def _profile_line(line: str) -> tuple[float, float, str | None]:
-    """(self s, cumulative s, indented name) of one ``-X importtime`` line; name None for any other line."""
-    if not line.startswith("import time:") or line.count("|") != 2:
-        return 0.0, 0.0, None
-    own, cumulative, name = line[len("import time:"):].split("|")
-    if not cumulative.strip().isdigit():
-        return 0.0, 0.0, None  # the header
-    return int(own) / 1e6, int(cumulative) / 1e6, name
-
-
-def _rounded(seconds: dict[str, float]) -> dict[str, float]:
-    return {k: round(v, 3) for k, v in seconds.items()}
+            **{key: cold_start.rounded(value) for key, value in (
+                ("phases_s", phases), ("split_s", excluded), ("import_s_by_phase", imports),
+                ("heaviest_imports_s", heaviest))}}
 
 
 def measure(worker: str, image: str, unprofiled: bool = True) -> dict[str, Any]:
