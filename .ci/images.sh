@@ -2,7 +2,8 @@
 # The image part of CI (called by .ci/run after the tests): the real `make build-all` and `make push`
 # on a private Docker engine, against stand-in CPU bases and with the tiny fixture models as weights;
 # then every pushed image answers its test_input.json through the runpod SDK's job loop, a token given
-# as the build secret is looked for in every layer and in the history, and the sizes are reported.
+# as the build secret is looked for in every layer and in the history, each image's cold start is
+# measured per phase (recorded, never asserted), and the sizes are reported.
 # Stops every process it started (engine, registry, containers), also on failure. docs/images.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -127,6 +128,14 @@ phase "each pushed image answers its test_input.json (and a job per extra model)
 PYTHONPATH=. $PY .ci/smoke_images.py --registry "$REGISTRY" --tag "$TAG" "${WORKERS[@]}" 2>"$LOGS/smoke.log" \
     || { tail -n 80 "$LOGS/smoke.log" >&2; exit 1; }
 done_phase "smoke (job loop)"
+
+phase "cold start in each pushed image, per phase, against its floor in the same image (recorded, not asserted)"
+# docs/benchmarks.md, "Cold start in the images": figures into .bench/results.json (cold-start-image).
+# ./shared first: the bench splits a start at shared.serving's log lines, as built into these images.
+PYTHONPATH=.:shared $PY -m devkit.bench.cold_start_image --profiled-only --registry "$REGISTRY" --tag "$TAG" "${WORKERS[@]}" \
+    2>"$LOGS/cold-start.log" | sed 's/^/  /' \
+    || { tail -n 20 "$LOGS/cold-start.log" >&2; echo "  cold-start bench failed: no figures this run (not a gate)"; }
+done_phase "cold start (images)"
 
 phase "sizes"
 make -s sizes "${MAKE_IMAGES[@]}"

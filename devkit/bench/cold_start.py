@@ -7,6 +7,9 @@ Imports are counted wherever they happen (``-X importtime``), so a library impor
 probe starts with the model's files dropped from the page cache, as in a fresh container, and the
 worker runs twice: as served (the weights prefetch on, shared.prefetch) and with ``WEIGHTS_PREFETCH=0``.
 progress-demo's ready time is its real start command to its first job take (devkit.bench.cold_start_ready).
+The probe, its parsing and the figures import nothing beyond the standard library and this repo's light
+modules (the local endpoint, httpx, is imported where a worker's env is needed): the GPU script
+(devkit.bench.gpu) runs them on a device machine that has no runpod, fastapi or httpx.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from devkit import manifest
-from devkit.bench import cold_start_ready, through_endpoint
+from devkit.bench import cold_start_ready
 from devkit.bench.cold_start_probe import MARK, RESULT
 from devkit.bench.results import BenchResult, Figure, Target
-from devkit.bench.through_endpoint import REPO
 from shared.prefetch import PREFETCH_ENV
+
+REPO = Path(__file__).resolve().parents[2]
 
 #: The issue's bar: process start to first job done, at most this multiple of the floor.
 TARGET_OVER_FLOOR = 1.5
@@ -50,11 +54,15 @@ PHASES = (
 )
 
 
-def probe(args: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run the probe in a fresh process; phases (seconds) with the import time spent in each."""
+#: The probe in a fresh interpreter of this venv.
+PROBE = (sys.executable, "-X", "importtime", "-m", "devkit.bench.cold_start_probe")
+
+
+def probe(args: list[str], env: dict[str, str], command: tuple[str, ...] | list[str] = PROBE) -> dict[str, Any]:
+    """Run the probe in a fresh process (``command``: the probe under ``-X importtime``; by default in this
+    venv, or in a container: devkit.bench.cold_start_image); phases (seconds) with the import time in each."""
     spawned = time.time()
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "devkit.bench.cold_start_probe", *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([*command, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-15:]
         raise RuntimeError(f"cold-start probe {args[:2]} failed ({done.returncode}): " + "\n".join(tail))
@@ -68,15 +76,15 @@ def probe(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     split["imports"] += sum(import_s.get(m, 0.0) for m in phases if m not in ("interpreter", "imports"))
     return {
         "total_s": times["end"] - spawned,
-        "phases_s": _rounded(phases),
-        "split_s": _rounded(split),
-        "import_s_by_phase": _rounded(import_s),
+        "phases_s": rounded(phases),
+        "split_s": rounded(split),
+        "import_s_by_phase": rounded(import_s),
         "heaviest_imports_s": heaviest,
         **{k: times[k] for k in ("files", "bytes") if k in times},
     }
 
 
-def _rounded(seconds: dict[str, float]) -> dict[str, float]:
+def rounded(seconds: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 3) for k, v in seconds.items()}
 
 
@@ -88,16 +96,24 @@ def _imports_by_phase(stderr: str) -> tuple[dict[str, float], dict[str, float]]:
         if line.startswith(MARK):
             phase = line.split(":", 1)[1].strip()
             continue
-        if not line.startswith("import time:") or line.count("|") != 2:
+        own, cumulative, name = profile_line(line)
+        if name is None:
             continue
-        own, cumulative, name = line[len("import time:"):].split("|")
-        if not cumulative.strip().isdigit():
-            continue  # the header line
-        per_package[name.strip().split(".")[0]] += int(own) / 1e6
+        per_package[name.strip().split(".")[0]] += own
         if not name.startswith("  "):  # a nested import is already inside its parent's cumulative time
-            per_phase[phase] += int(cumulative) / 1e6
+            per_phase[phase] += cumulative
     heaviest = dict(sorted(per_package.items(), key=lambda kv: -kv[1])[:HEAVIEST])
     return dict(per_phase), {k: round(v, 3) for k, v in heaviest.items()}
+
+
+def profile_line(line: str) -> tuple[float, float, str | None]:
+    """(self s, cumulative s, indented name) of one ``-X importtime`` line; name None for any other line."""
+    if not line.startswith("import time:") or line.count("|") != 2:
+        return 0.0, 0.0, None
+    own, cumulative, name = line[len("import time:"):].split("|")
+    if not cumulative.strip().isdigit():
+        return 0.0, 0.0, None  # the header line
+    return int(own) / 1e6, int(cumulative) / 1e6, name
 
 
 def measure(worker: str) -> dict[str, Any]:
@@ -105,6 +121,8 @@ def measure(worker: str) -> dict[str, Any]:
     cache for the model's files (the state of a freshly pulled image), in this order, in one run."""
     # The environment the local endpoint gives the worker (endpoint.toml env, tiny-model CPU settings,
     # MODEL_PATH, PYTHONPATH).
+    from devkit.bench import through_endpoint
+
     env = through_endpoint.worker_env(worker)
     folders = weight_folders(env)
     declared = manifest.load(worker)
@@ -153,6 +171,8 @@ def unavailable() -> str | None:
 def _present(quick: bool = False) -> list[str]:
     # A small first job each worker.toml declares under [bench] (the real test_input.json may ask for a
     # 1024^2 image or many tokens).
+    from devkit.bench import through_endpoint
+
     names = [m.name for m in manifest.all_manifests()
              if m.first_job is not None and through_endpoint.unavailable(m.name) is None]
     return names[:1] if quick else names
@@ -170,6 +190,8 @@ def run(quick: bool = False) -> BenchResult:
 
 def ready_figure(worker: str) -> Figure:
     """The worker's start command to its first job take, against a fresh ``import runpod``."""
+    from devkit.bench import through_endpoint
+
     env = through_endpoint.worker_env(worker)
     floor = cold_start_ready.floor_s(env, str(REPO))
     ready = cold_start_ready.ready_s(manifest.load(worker).package, env, str(REPO))

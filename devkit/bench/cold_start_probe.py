@@ -2,10 +2,12 @@
 
 ``python -X importtime -m devkit.bench.cold_start_probe worker <package> '<job input json>'`` does what
 ``serve()`` does before its first job (import the worker's ``__main__``, start the weights prefetch,
-CUDA init, ``setup()``, import the job loop) and then runs one job through the guarded handler.
+CUDA init, ``setup()``, import the job loop, unless ``--no-job-loop`` follows: a machine without runpod)
+and then runs one job through the guarded handler.
 ``... floor <folder>...`` imports torch and loads every safetensors file of the folders raw. Each phase
 prints a marker line on stderr, where ``-X importtime`` writes too, so the parent can split import time
-by phase; the result is one stdout line after ``RESULT``.
+by phase; the result is one stdout line after ``RESULT``. The floor needs nothing of this repo: the image
+cold-start bench (devkit.bench.cold_start_image) runs this file alone inside a worker image.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import json
 import sys
 import time
 
-from devkit.bench.jobs import drain
-
 MARK = "cold-start-phase:"
+#: Last argument of ``worker`` on a machine without runpod (the GPU script's): the job loop's import is skipped.
+NO_JOB_LOOP = "--no-job-loop"
 #: Prefix of the stdout line holding the result (workers may print to stdout too).
 RESULT = "cold-start-result:"
 
 
 def mark(phase: str) -> float:
-    print(f"{MARK} {phase}", file=sys.stderr, flush=True)
+    # One write, newline included: a thread importing meanwhile (-X importtime writes its lines from C)
+    # must not land between the marker and its newline.
+    sys.stderr.write(f"{MARK} {phase}\n")
+    sys.stderr.flush()
     return time.time()
 
 
@@ -47,10 +52,16 @@ def find_worker(module):
     return found[0]
 
 
-def worker(package: str, job_input: dict) -> dict:
+def worker(package: str, job_input: dict, with_job_loop: bool = True) -> dict:
+    from devkit.bench.jobs import drain  # here, so the floor also runs as a lone file inside a worker image
+
     times = {"imports": mark("imports")}
     main = importlib.import_module(f"{package}.__main__")
-    instance = find_worker(main)()
+    kind = find_worker(main)
+    # Without the job loop (no runpod), progress updates, which the SDK posts, go nowhere, as in the GPU
+    # script's in-process runs.
+    dropped = not with_job_loop and "send_progress" in inspect.signature(kind).parameters
+    instance = kind(send_progress=lambda job, update: None) if dropped else kind()
     from shared import prefetch  # what serve() starts before setup(): the weights read while it imports
 
     prefetch.start(getattr(instance, "weight_folders", ()))
@@ -59,7 +70,8 @@ def worker(package: str, job_input: dict) -> dict:
     times["model_load"] = mark("model_load")
     instance.setup()
     times["job_loop_import"] = mark("job_loop_import")
-    from shared import job_loop  # noqa: F401  (what serve() imports before the loop: runpod)
+    if with_job_loop:
+        from shared import job_loop  # noqa: F401  (what serve() imports before the loop: runpod)
     from shared.guard import guard
 
     times["first_job"] = mark("first_job")
@@ -95,5 +107,8 @@ def floor(model_dirs: list[str]) -> dict:
 
 if __name__ == "__main__":
     kind = sys.argv[1]
-    result = worker(sys.argv[2], json.loads(sys.argv[3])) if kind == "worker" else floor(sys.argv[2:])
+    if kind == "worker":
+        result = worker(sys.argv[2], json.loads(sys.argv[3]), with_job_loop=NO_JOB_LOOP not in sys.argv[4:])
+    else:
+        result = floor(sys.argv[2:])
     print(RESULT, json.dumps(result), flush=True)

@@ -13,38 +13,77 @@ first job take, against ``docker run`` of the same image importing runpod (the s
 
 from __future__ import annotations
 
+import contextlib
 import http.server
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Seconds a worker may take to send its first job take before the measure gives up.
 READY_TIMEOUT_S = 120
 
 
+#: Seconds a take or a job-stop poll is held open once the one job is out (RunPod's job-take holds too; a 204
+#: answered at once would have the worker's loop spin on the cores its first job needs).
+HOLD_S = 0.5
+
+
 class _StandIn(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, job: dict[str, Any] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.job = job
         self.first_take = threading.Event()
         self.first_take_at: float | None = None
+        self.job_done = threading.Event()
+        self.job_done_at: float | None = None
+        self.job_done_body = b""
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    """RunPod's job API as a worker sees it: the first take gets ``server.job`` (if any), every later take
+    and job-stop poll is held, then answered 204 (nothing); job-done is recorded; pings and streams 200."""
+
     server: _StandIn
 
     def do_GET(self) -> None:
         if "/job-take" in self.path and not self.server.first_take.is_set():
             self.server.first_take_at = time.time()
             self.server.first_take.set()
-        self.send_response(204 if "/job-take" in self.path else 200)
-        self.end_headers()
+            if self.server.job is not None:
+                batch = "/job-take-batch" in self.path  # the SDK's batch take answers a list
+                self._reply(200, json.dumps([self.server.job] if batch else self.server.job).encode())
+                return
+            self._reply(204)
+            return
+        if "/job-take" in self.path or "/job-stop" in self.path:
+            time.sleep(HOLD_S)
+            self._reply(204)
+            return
+        self._reply(200)
 
-    do_POST = do_GET
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if "/job-done" in self.path and not self.server.job_done.is_set():
+            self.server.job_done_at = time.time()
+            self.server.job_done_body = body
+            self.server.job_done.set()
+        self._reply(200)
+
+    def _reply(self, status: int, body: bytes = b"") -> None:
+        self.send_response(status)
+        if body:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a held take whose worker was stopped
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per ping would bury the bench's own output
@@ -103,20 +142,50 @@ def image_floor_s(image: str, cwd: str) -> float:
 
 def command_ready_s(command: list[str], env: dict[str, str], cwd: str) -> float:
     """Seconds from spawning ``command`` (a worker's start) to its first job take; stopped after."""
-    server = _StandIn()
+    started = run_start(command, env, cwd)
+    return started.take_at - started.spawned
+
+
+@dataclass
+class Start:
+    """What one start of a worker showed: host times (``time.time()``) of its spawn, first job take and
+    (given a job) that job's result, each stderr line with its arrival time, and the job's result body."""
+
+    spawned: float
+    take_at: float
+    done_at: float | None = None
+    stderr: list[tuple[float, str]] = field(default_factory=list)
+    result: bytes = b""
+
+
+def run_start(command: list[str], env: dict[str, str], cwd: str, job: dict[str, Any] | None = None,
+              timeout_s: float = READY_TIMEOUT_S) -> Start:
+    """Spawn ``command`` (a worker's start) against the stand-in job API; return at its first job take, or,
+    given ``job`` (``{"id", "input"}``, handed out at that take), once the job's result is posted; stopped after.
+
+    Its stderr is read as it comes, each line stamped on arrival (the worker's log and, under
+    ``PYTHONPROFILEIMPORTTIME``, its import profile), so the caller can split the start at the log's lines.
+    """
+    server = _StandIn(job)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     full_env = {**env, **runpod_env(f"http://127.0.0.1:{server.server_address[1]}")}
+    lines: list[tuple[float, str]] = []
     spawned = time.time()
     process = subprocess.Popen(command, cwd=cwd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True)
+    reader = threading.Thread(target=_stamp, args=(process.stderr, lines), daemon=True)
+    reader.start()
+    waited = server.first_take if job is None else server.job_done
     try:
-        while not server.first_take.wait(0.01):
+        while not waited.wait(0.01):
             if process.poll() is not None:
-                raise RuntimeError(f"{command[-1]} exited ({process.returncode}) before its first job take: "
-                                   + process.stderr.read()[-2000:])
-            if time.time() - spawned > READY_TIMEOUT_S:
-                raise RuntimeError(f"{command[-1]} took no job within {READY_TIMEOUT_S} s")
-        return server.first_take_at - spawned
+                reader.join(timeout=5)
+                tail = "\n".join(line for _, line in lines[-40:])
+                raise RuntimeError(f"{command[-1]} exited ({process.returncode}) before "
+                                   f"{'its first job take' if job is None else 'its first job was done'}: {tail}")
+            if time.time() - spawned > timeout_s:
+                raise RuntimeError(f"{command[-1]} took or finished no job within {timeout_s:.0f} s")
+        return Start(spawned, server.first_take_at, server.job_done_at, lines, server.job_done_body)
     finally:
         process.terminate()
         try:
@@ -124,14 +193,18 @@ def command_ready_s(command: list[str], env: dict[str, str], cwd: str) -> float:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        reader.join(timeout=5)
         server.shutdown()
         server.server_close()
 
 
+def _stamp(stream: Any, lines: list[tuple[float, str]]) -> None:
+    for line in stream:
+        lines.append((time.time(), line.rstrip("\n")))
+
+
 if __name__ == "__main__":
     # python -m devkit.bench.cold_start_ready <image>: a pulled worker image's ready time, in CI's engine.
-    import json
-
     image = sys.argv[1]
     ready, floor = image_ready_s(image, os.getcwd()), image_floor_s(image, os.getcwd())
     print(json.dumps({"image": image, "ready_s": round(ready, 3), "import_runpod_s": round(floor, 3),

@@ -6,7 +6,11 @@ with the production ``save_pretrained`` layout and loaded by the workers' own ``
 - copy bandwidth (bytes read + written per second of a device-to-device copy);
 - llm-hf batch 1 tokens/s against the memory-bandwidth roofline (copy bandwidth / weight bytes) and
   against the seed's handler; 8 concurrent requests' aggregate tokens/s against the seed in turn;
-- sdxl seconds per image (1024x1024, 30 steps) through the worker against the seed's handler.
+- sdxl seconds per image (1024x1024, 30 steps) through the worker against the seed's handler;
+- cold start of llm-hf and sdxl: a fresh process to its first job done, per phase (imports, device init
+  with CUDA's, weights, first job), each from a cold page cache, against the floor's phases (``import
+  torch``, CUDA init, a raw safetensors load of the same files onto the GPU): devkit.bench.cold_start's
+  probe, without the job loop's import (no runpod here).
 
 Workers run in-process (their ``handler`` driven as the job loop would): the device machine has no
 runpod/fastapi, and the job loop's own overhead is measured by ``make bench`` (dispatch).
@@ -323,6 +327,32 @@ def seed_sdxl(model: Path, size: int, steps: int, rounds: int) -> float:
     return best_s(lambda: seed.handler(job), rounds)
 
 
+#: Worker -> (its package, the env var its setup() loads the model from).
+COLD_START_WORKERS = {"llm-hf": ("worker_llm_hf", "MODEL_PATH"), "sdxl": ("worker_sdxl", "MODEL_PATH")}
+
+
+def bench_cold_start(report: Report, worker: str, model: Path, job_input: dict[str, Any]) -> None:
+    """Process start to first job done, per phase (imports, device init with CUDA's, weights, first job), in a
+    fresh process from a cold page cache, against the floor's phases: ``import torch``, CUDA init and a raw
+    safetensors load of the same files onto the device (devkit.bench.cold_start, its venv mode, minus the
+    job loop's import: no runpod here)."""
+    from devkit.bench import cold_start
+    from devkit.bench.cold_start_probe import NO_JOB_LOOP
+
+    package, folder_env = COLD_START_WORKERS[worker]
+    paths = [str(REPO / "workers" / worker), str(REPO / "shared"), str(REPO), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), folder_env: str(model)}
+    measured = {}
+    for name, args in (("floor", ["floor", str(model)]),
+                       ("worker", ["worker", package, json.dumps(job_input), NO_JOB_LOOP])):
+        cold_start.evict([str(model)])
+        measured[name] = cold_start.probe(args, env)
+    report.about.setdefault("cold_start", {})[worker] = measured
+    for figure in cold_start.figures(worker, measured):
+        report.add(f"cold start, {figure.measure}", figure.value, figure.unit, figure.baseline,
+                   figure.baseline_name or "", figure.ratio)
+
+
 def describe(device: str) -> dict[str, Any]:
     import torch
 
@@ -365,11 +395,17 @@ def main(argv: list[str] | None = None) -> int:
             if llama:
                 report.add("llama weights", weight_bytes(llama) / 1e9, "GB")
                 phase(report, "llm-hf vs seed", 60)(lambda: bench_llm(report, llama, sizes, bandwidth))
+                phase(report, "llm-hf cold start vs floor", 40)(
+                    lambda: bench_cold_start(report, "llm-hf", llama, llm_request(8)))
         if args.only in (None, "sdxl"):
             sdxl = phase(report, "build SDXL-base-class pipeline", 40)(
                 lambda: build_sdxl(scratch / "sdxl", sizes, device))
             if sdxl:
                 phase(report, "sdxl vs seed", 60)(lambda: bench_sdxl(report, sdxl, sizes))
+                first_image = {"prompt": IMAGE_PROMPT, "width": sizes.image, "height": sizes.image,
+                               "num_inference_steps": min(sizes.steps, 4), "seed": 1}
+                phase(report, "sdxl cold start vs floor", 40)(
+                    lambda: bench_cold_start(report, "sdxl", sdxl, first_image))
 
     print()
     print(f"{report.about.get('gpu', device)} | torch {report.about['torch']} | smoke={args.smoke}")

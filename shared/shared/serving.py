@@ -47,6 +47,11 @@ log = logging.getLogger(__name__)
 #: in /health (``startupFailure``) and in the log.
 STARTUP_FAILURE_MARKER = "worker startup failed:"
 
+#: Logged as setup() begins; with the "ready in" line after it, RunPod's console (which stamps each line) shows
+#: where a slow start went: before it, the interpreter and the worker's own imports; between the two, the
+#: weights and the engine. The image cold-start bench (devkit.bench.cold_start_image) splits a start there.
+SETUP_STARTED = "%s: setup() started (weights, engine)"
+
 #: Exit status of a worker whose startup failed in a way a restart may fix (distinct from a crash mid-job).
 STARTUP_FAILURE_EXIT = 3
 
@@ -109,6 +114,7 @@ def start_up(worker: Worker) -> dict[str, Any]:
     docstring); exits with STARTUP_FAILURE_EXIT for a first failure that a restart may fix."""
     started = time.perf_counter()
     marker = failure_marker(worker)
+    log.info(SETUP_STARTED, type(worker).__name__)
     try:
         config = runpod_config(worker)
         worker.setup()
