@@ -18,6 +18,7 @@ stand-ins, test paths, ruff's packages, docs, fixtures, benchmarks) is derived f
 
     [bench]
     first_job = { prompt = "a lighthouse" }       # the cold-start benchmark's first job
+    engine_baseline = "devkit.bench.x:cold_start" # optional: the worker's raw engine, the cold-start baseline
 
     [docs.blocks]                                 # README blocks besides the input table (llm-vllm's)
     settings-table = "worker_llm_vllm.settings:reference"   # block name = module:function returning it
@@ -49,7 +50,7 @@ PACKAGE_PREFIX = "worker_"
 #: A worker (folder) name: also its endpoint id and image name.
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _KEYS = {"worker": {"package", "input", "ci_base"}, "fixture": {"builder", "folder", "env", "adapters"},
-         "bench": {"first_job"}, "docs": {"blocks"}}
+         "bench": {"first_job", "engine_baseline"}, "docs": {"blocks"}}
 #: Each ``[variants.<name>]`` table's keys; any table name is a variant's (``_KEYS`` does not list them).
 _VARIANT_KEYS = {"builder", "folder", "env", "input", "example"}
 
@@ -89,6 +90,9 @@ class Manifest:
     ci_base: str
     fixture: Fixture | None = None
     first_job: dict[str, Any] | None = None
+    #: "module:function" starting the worker's engine alone to the first job's request done (an engine that
+    #: profiles and builds a KV cache is measured against itself, not against a raw weights load).
+    engine_baseline: str | None = None
     #: README block name -> "module:function" returning its markdown (devkit/docs.py).
     doc_blocks: dict[str, str] = field(default_factory=dict)
     variants: dict[str, Variant] = field(default_factory=dict)
@@ -142,7 +146,8 @@ def load(name: str, workers_dir: Path = WORKERS_DIR) -> Manifest:
         name=name, folder=path.parent, package=worker["package"], input=worker["input"], ci_base=worker["ci_base"],
         fixture=Fixture(fixture["builder"], fixture["folder"], dict(fixture.get("env", {})),
                         fixture.get("adapters")) if fixture else None,
-        first_job=data.get("bench", {}).get("first_job"), doc_blocks=dict(blocks),
+        first_job=data.get("bench", {}).get("first_job"),
+        engine_baseline=data.get("bench", {}).get("engine_baseline"), doc_blocks=dict(blocks),
         variants={variant: _variant(path, variant, table, worker["package"])
                   for variant, table in data.get("variants", {}).items()},
     )

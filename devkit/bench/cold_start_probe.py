@@ -4,6 +4,8 @@
 ``serve()`` does before its first job (import the worker's ``__main__``, start the weights prefetch,
 CUDA init, ``setup()``, import the job loop, unless ``--no-job-loop`` follows: a machine without runpod)
 and then runs one job through the guarded handler.
+``... engine <module:function> '<job input json>'`` runs a worker's raw engine with no worker around it (its
+worker.toml ``[bench] engine_baseline``: a function of the job input and `mark` returning the phases' times).
 ``... floor <folder>...`` imports torch and loads every safetensors file of the folders raw. Each phase
 prints a marker line on stderr, where ``-X importtime`` writes too, so the parent can split import time
 by phase; the result is one stdout line after ``RESULT``. The floor needs nothing of this repo: the image
@@ -109,6 +111,9 @@ if __name__ == "__main__":
     kind = sys.argv[1]
     if kind == "worker":
         result = worker(sys.argv[2], json.loads(sys.argv[3]), with_job_loop=NO_JOB_LOOP not in sys.argv[4:])
+    elif kind == "engine":
+        module, _, function = sys.argv[2].partition(":")
+        result = getattr(importlib.import_module(module), function)(json.loads(sys.argv[3]), mark)
     else:
         result = floor(sys.argv[2:])
     print(RESULT, json.dumps(result), flush=True)

@@ -183,9 +183,9 @@ def build_llama(out: Path, sizes: Sizes, device: str) -> Path:
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-    from devkit.fixtures.llm import _tokenizer
+    from devkit.fixtures.llm import build_tokenizer
 
-    tokenizer = _tokenizer()  # a small byte-level BPE: ids stay below the real vocabulary size
+    tokenizer = build_tokenizer()  # a small byte-level BPE: ids stay below the real vocabulary size
     config = LlamaConfig(**sizes.llama, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id)
     with torch.device(device):

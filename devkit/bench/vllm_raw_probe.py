@@ -1,10 +1,13 @@
-"""Child process of the llm-vllm benchmark: the raw engine, no worker around it.
+"""Child process of the llm-vllm benchmarks: the raw engine, no worker around it.
 
 ``python -m devkit.bench.vllm_raw_probe '<request json>'`` starts ``AsyncLLM`` from the worker's own engine
 settings (worker_llm_vllm.settings: the same model, options and env), says ``ready``, then streams the request once
 per line read on stdin and answers each with the number of tokens it streamed, until stdin closes. Its
 answers are the stdout lines after ``ANSWER``. The parent times the rounds, in turn with the worker's, so
 both see the same load.
+
+`cold_start` is the cold-start bench's baseline for llm-vllm (worker.toml ``[bench] engine_baseline``):
+the same engine from the same settings, in a fresh process, to the first job's request done.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 #: Prefix of this probe's own stdout lines (vLLM logs to stdout too).
@@ -35,6 +39,31 @@ def answer(value: object) -> None:
     engine-core thread meanwhile would land inside the answer."""
     sys.stdout.write(f"{ANSWER} {value}\n")
     sys.stdout.flush()
+
+
+def cold_start(job_input: dict, mark: Callable[[str], float]) -> dict[str, float]:
+    """Imports, engine start and one request (the first job's prompt and max_tokens) of the raw ``AsyncLLM``,
+    each phase opened with ``mark`` (devkit.bench.cold_start_probe's phases)."""
+    times = {"imports": mark("imports")}
+    from vllm.sampling_params import SamplingParams
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    from worker_llm_vllm import settings
+
+    async def start_and_generate() -> None:
+        times["model_load"] = mark("model_load")
+        engine = AsyncLLM.from_engine_args(settings.load(Path(os.environ["MODEL_PATH"])).engine_args())
+        try:
+            times["first_job"] = mark("first_job")
+            params = SamplingParams(max_tokens=job_input.get("max_tokens", 16))
+            async for _ in engine.generate(job_input["prompt"], params, request_id="cold-start"):
+                pass
+            times["end"] = mark("end")
+        finally:
+            engine.shutdown()
+
+    asyncio.run(start_and_generate())
+    return times
 
 
 async def main(request: dict) -> None:

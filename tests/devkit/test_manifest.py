@@ -45,6 +45,12 @@ def test_a_folder_name_that_cannot_be_an_image_name_is_refused(tmp_path):
         manifest.load("My_Asr", _write(tmp_path, VALID, name="My_Asr"))
 
 
+def test_an_engine_baseline_is_read_from_bench_and_absent_by_default(tmp_path):
+    text = VALID + '[bench]\nengine_baseline = "devkit.bench.raw:cold_start"\n'
+    assert manifest.load("my-asr", _write(tmp_path, text)).engine_baseline == "devkit.bench.raw:cold_start"
+    assert manifest.load("other", _write(tmp_path, VALID.replace("my_asr", "other"), "other")).engine_baseline is None
+
+
 def test_readme_blocks_are_declared_by_name_with_the_function_that_renders_them(tmp_path):
     text = VALID + '[docs.blocks]\nsettings-table = "worker_my_asr.settings:reference"\n'
     declared = manifest.load("my-asr", _write(tmp_path, text))

@@ -72,6 +72,35 @@ def test_figures_compare_each_phase_with_the_floors_and_the_prefetch_with_none()
     assert found["llm-hf: start to first job done, weights prefetch on"].ratio == 0.8
 
 
+def test_a_worker_with_an_engine_baseline_is_held_to_it_not_to_the_weights_floor():
+    split = {"interpreter": 0.05, "imports": 12.0, "model_load": 2.0, "job_loop_import": 0.1, "first_job": 0.1}
+    measured = {"floor": {"total_s": 2.0, "split_s": {"imports": 1.0, "model_load": 0.1}},
+                "worker": {"total_s": 14.0, "split_s": split},
+                "engine": {"total_s": 12.5, "split_s": {"interpreter": 0.05, "imports": 10.0, "model_load": 2.0,
+                                                        "first_job": 0.1}}}
+    found = {f.measure: f for f in cold_start.figures("llm-vllm", measured)}
+    assert found["llm-vllm: start to first job done"].target is None
+    against = found["llm-vllm: start to first job done, against the raw engine"]
+    assert (against.baseline, against.ratio, against.met) == (12.5, 14.0 / 12.5, False)
+    assert found["llm-vllm: imports, against the raw engine"].ratio == 1.2
+    assert found["llm-vllm: engine start (imports excluded), against the raw engine"].ratio == 1.0
+
+
+def test_the_engine_probe_runs_a_workers_raw_engine_phase_by_phase(tmp_path):
+    module = tmp_path / "fake_engine.py"
+    module.write_text("def cold_start(job, mark):\n"
+                      "    times = {'imports': mark('imports')}\n"
+                      "    times['model_load'] = mark('model_load')\n"
+                      "    times['first_job'] = mark('first_job')\n"
+                      "    assert job == {'prompt': 'Hi', 'max_tokens': 2}\n"
+                      "    times['end'] = mark('end')\n"
+                      "    return times\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    measured = cold_start.probe(["engine", "fake_engine:cold_start", '{"prompt": "Hi", "max_tokens": 2}'], env)
+    assert set(measured["phases_s"]) == {"interpreter", "imports", "model_load", "first_job"}
+    assert measured["total_s"] > 0
+
+
 def test_ready_is_measured_from_the_start_command_to_the_first_job_take():
     # ready_s raises unless the real `python -m worker_progress_demo` reached the SDK's job take (single or batch).
     figure = cold_start.ready_figure("progress-demo")

@@ -132,6 +132,14 @@ def test_invalid_request_reports_every_bad_field(fail):
     assert fields == {"openai_input.messages", "openai_input.temperature", "openai_input.n"}
 
 
+def test_n_over_the_native_requests_bound_is_a_bad_input_on_n(fail):
+    from shared.llm.worker_vllm import MAX_N
+
+    error = fail(openai(COMPLETIONS, {"model": MODEL, "prompt": "Hi", "max_tokens": 1, "n": MAX_N + 1}))
+    assert error["code"] == "BAD_INPUT"
+    assert [(problem["field"], problem["value"]) for problem in error["problems"]] == [("openai_input.n", MAX_N + 1)]
+
+
 def test_vllms_own_request_checks_name_the_field(fail):
     error = fail(openai(CHAT, {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "logprobs": True,
                                "top_logprobs": "x"}))

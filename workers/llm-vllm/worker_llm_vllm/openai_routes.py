@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from shared.errors import BadInput, FieldProblem
 from shared.llm.openai import CHAT_ROUTE, COMPLETIONS_ROUTE, MODELS_ROUTE, ROUTES
 from shared.llm.outputs import join_text_chunks
+from shared.llm.worker_vllm import MAX_N
 from shared.stream_coalescing import coalesced
 from shared.validation import loose_boolean_problems, problems_from
 from worker_llm_vllm.engine import EngineHost
@@ -48,6 +49,7 @@ async def respond(host: EngineHost, job_input: dict[str, Any], request_id: str) 
         raise BadInput(problems_from(exc, prefix=OPENAI_INPUT)) from None
     except Exception as exc:  # vLLM's own request checks raise its typed errors (with the parameter)
         raise exception_error(host, exc, route) from exc
+    _check_limits(request)
     if route == CHAT_ROUTE:
         created = state.openai_serving_chat.create_chat_completion(request, None)
     else:
@@ -76,6 +78,13 @@ async def _stream_chunks(host: EngineHost, route: str, result: Any) -> AsyncIter
         if "error" in chunk:  # vLLM reports a failure after the first chunk as one more event
             raise response_error(host, route, chunk["error"])
         yield chunk
+
+
+def _check_limits(request: Any) -> None:
+    """The worker's own bounds where vLLM sets none: ``n`` as on the native request (each sequence is a full
+    generation, so an unbounded ``n`` lets one request hold the engine)."""
+    if request.n is not None and request.n > MAX_N:
+        raise BadInput([FieldProblem(f"{OPENAI_INPUT}.n", f"at most {MAX_N} sequences per request", request.n)])
 
 
 def _route_and_body(job_input: dict[str, Any]) -> tuple[str, dict[str, Any]]:
