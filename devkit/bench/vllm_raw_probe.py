@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 #: Prefix of this probe's own stdout lines (vLLM logs to stdout too).
 ANSWER = "raw-engine:"
@@ -41,6 +42,13 @@ def answer(value: object) -> None:
     sys.stdout.flush()
 
 
+def worker_engine_args() -> Any:
+    """The engine arguments the worker starts vLLM with: its env's settings and the adapters it serves."""
+    from worker_llm_vllm import adapters, settings
+
+    return settings.load(Path(os.environ["MODEL_PATH"]), adapters=adapters.baked()).engine_args()
+
+
 def cold_start(job_input: dict, mark: Callable[[str], float]) -> dict[str, float]:
     """Imports, engine start and one request (the first job's prompt and max_tokens) of the raw ``AsyncLLM``,
     each phase opened with ``mark`` (devkit.bench.cold_start_probe's phases)."""
@@ -48,11 +56,9 @@ def cold_start(job_input: dict, mark: Callable[[str], float]) -> dict[str, float
     from vllm.sampling_params import SamplingParams
     from vllm.v1.engine.async_llm import AsyncLLM
 
-    from worker_llm_vllm import settings
-
     async def start_and_generate() -> None:
         times["model_load"] = mark("model_load")
-        engine = AsyncLLM.from_engine_args(settings.load(Path(os.environ["MODEL_PATH"])).engine_args())
+        engine = AsyncLLM.from_engine_args(worker_engine_args())
         try:
             times["first_job"] = mark("first_job")
             params = SamplingParams(max_tokens=job_input.get("max_tokens", 16))
@@ -69,9 +75,7 @@ def cold_start(job_input: dict, mark: Callable[[str], float]) -> dict[str, float
 async def main(request: dict) -> None:
     from vllm.v1.engine.async_llm import AsyncLLM
 
-    from worker_llm_vllm import settings
-
-    engine = AsyncLLM.from_engine_args(settings.load(Path(os.environ["MODEL_PATH"])).engine_args())
+    engine = AsyncLLM.from_engine_args(worker_engine_args())
     try:
         answer("ready")
         rounds = 0

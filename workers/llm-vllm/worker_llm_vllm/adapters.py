@@ -18,12 +18,16 @@ adapters) fail startup naming the setting, before the engine starts.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from shared.errors import BadInput, StartupError
+
+log = logging.getLogger(__name__)
 
 #: Where the image bakes the adapters (shared/weights.Dockerfile); unset or absent: no adapters.
 ADAPTERS_ENV = "ADAPTERS_PATH"
@@ -36,6 +40,15 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 class AdapterError(StartupError):
     """Baked adapters this engine cannot serve with its settings; the message names the adapter and the setting."""
+
+
+def baked() -> dict[str, Path]:
+    """The adapters in ADAPTERS_PATH's folder; {} when it is unset or absent (the image sets it; the folder
+    exists only when model.toml names adapters)."""
+    raw = os.environ.get(ADAPTERS_ENV, "").strip()
+    if raw and not Path(raw).is_dir():
+        log.info("%s=%s is not a folder: no LoRA adapters are served", ADAPTERS_ENV, raw)
+    return find(Path(raw)) if raw else {}
 
 
 def find(root: Path | None) -> dict[str, Path]:

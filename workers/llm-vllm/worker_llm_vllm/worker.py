@@ -45,15 +45,6 @@ def model_id() -> str | None:
     return tomllib.loads(MODEL_TOML.read_text())["id"]
 
 
-def baked_adapters_folder() -> Path | None:
-    """ADAPTERS_PATH's folder; None when unset or absent (the image sets it; the folder exists only when
-    model.toml names adapters)."""
-    raw = os.environ.get(adapters.ADAPTERS_ENV, "").strip()
-    if raw and not Path(raw).is_dir():
-        log.info("%s=%s is not a folder: no LoRA adapters are served", adapters.ADAPTERS_ENV, raw)
-    return Path(raw) if raw and Path(raw).is_dir() else None
-
-
 def exit_on_engine_death(reason: str) -> None:
     """Leave the process with a non-zero status once in-flight jobs have reported the failure."""
     print(f"llm-vllm: exiting with status {ENGINE_DIED_EXIT}: {reason}", file=sys.stderr, flush=True)
@@ -86,7 +77,7 @@ class VllmWorker:
         path = shared.settings.folder("MODEL_PATH", holds="config.json")
         compile_cache.place()  # before vLLM is imported: it reads VLLM_CACHE_ROOT
         started = time.perf_counter()
-        baked = adapters.find(baked_adapters_folder())
+        baked = adapters.baked()
         engine_settings = settings.load(path, served_name=model_id(), adapters=baked)
         log.info("start phase: vLLM imports and settings %.2f s", time.perf_counter() - started)
         log.info("starting vLLM on %s with %s%s", path, engine_settings.given or "vLLM's default settings",
