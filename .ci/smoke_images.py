@@ -34,8 +34,6 @@ EXTRA_JOBS: dict[str, dict[str, dict]] = {
                                    "num_inference_steps": 4, "seed": 7}}},
     "llm-vllm": {"adapters.tiny-lora": {"input": {"prompt": "Hello", "lora": "tiny-lora", "max_tokens": 8}}},
 }
-#: Folders the image bakes and names itself (its Dockerfile's ENV): the local fixture paths stay out.
-BAKED_FOLDERS = ("MODEL_PATH", "ADAPTERS_PATH")
 
 
 def pushed_digest(ref: str) -> str:
@@ -52,7 +50,7 @@ def pushed_digest(ref: str) -> str:
 def container_spec(name: str, image: str) -> WorkerSpec:
     spec = WorkerSpec.from_repo(name)
     # endpoint.toml's env with the tiny model's CPU settings (WorkerSpec.from_repo); the image bakes its own model.
-    env = {key: value for key, value in spec.env.items() if key not in BAKED_FOLDERS}
+    env = spec.image_env()
     return dataclasses.replace(
         spec, module="container_worker", pythonpath=(CI_DIR,),
         env={**env, "CI_WORKER_IMAGE": image, "CI_CONTAINER_ENV": ",".join(sorted(env))},

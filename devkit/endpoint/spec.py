@@ -15,6 +15,10 @@ from devkit.endpoint_config import Scaling
 API_KEY_ENV = "RUNPOD_API_KEY"
 
 
+#: Env vars naming the local fixture folders the endpoint serves from (.models/): an image names its own.
+FIXTURE_FOLDER_ENVS = ("MODEL_PATH", "ADAPTERS_PATH")
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
     """One endpoint id (the worker's name) and how to start and scale its worker processes."""
@@ -52,6 +56,11 @@ class WorkerSpec:
             scaling=config.effective_scaling(),
             env=env,
         )
+
+    def image_env(self) -> dict[str, str]:
+        """The env without the local fixture folders: a worker image bakes its model and adapters and names
+        them itself (its Dockerfile's ENV)."""
+        return {key: value for key, value in self.env.items() if key not in FIXTURE_FOLDER_ENVS}
 
     def with_overrides(self, env: dict[str, str] | None = None, scaling: dict[str, Any] | None = None) -> WorkerSpec:
         """This spec with extra environment and scaling knobs, validated like endpoint.toml's."""

@@ -61,6 +61,28 @@ def test_figures_compare_a_model_image_with_its_floor_in_the_same_image():
     assert found["llm-hf image: first job, take to result (imports excluded)"].baseline is None
 
 
+def test_an_image_with_an_engine_baseline_is_held_to_its_engine_in_the_same_image():
+    measured = {"container_start_s": 0.3, "worker": _split(3.0, 0.5),
+                "floor": {"total_s": 2.0, "split_s": {"interpreter": 0.4, "imports": 1.5, "model_load": 0.15}},
+                "engine": {"total_s": 3.2, "split_s": {"imports": 2.8, "model_load": 0.3}}}
+    found = {f.measure: f for f in cold_start_image.figures("llm-vllm", measured)}
+    assert found["llm-vllm image: start to first job done"].target is None
+    against = found["llm-vllm image: start to first job done, against the raw engine"]
+    assert (against.baseline, against.ratio, against.target.bound) == (3.2, 4.0 / 3.2, 1.05)
+
+
+def test_the_engine_baseline_runs_in_the_image_with_the_workers_env_and_its_module_beside_the_probe(monkeypatch):
+    ran = {}
+    monkeypatch.setattr(cold_start_image.cold_start, "probe",
+                        lambda args, env, command: ran.update(args=args, env=env, command=command) or {})
+    cold_start_image.engine("img", "devkit.bench.vllm_raw_probe:cold_start", {"ENFORCE_EAGER": "true"},
+                            {"prompt": "Hi", "max_tokens": 2})
+    assert ran["args"] == ["engine", "vllm_raw_probe:cold_start", '{"prompt": "Hi", "max_tokens": 2}']
+    mounted = f"{REPO}/devkit/bench/vllm_raw_probe.py:/opt/cold-start-bench/vllm_raw_probe.py:ro"
+    assert mounted in ran["command"] and {"ENFORCE_EAGER", "PYTHONPROFILEIMPORTTIME"} <= set(ran["command"])
+    assert ran["env"]["ENFORCE_EAGER"] == "true" and ran["env"]["PYTHONPROFILEIMPORTTIME"] == "1"
+
+
 def test_figures_of_an_image_without_weights_hold_its_ready_time_to_the_target():
     measured = {"container_start_s": 0.3, "import_runpod_s": 1.0, "worker": _split(1.0, 0.0),
                 "worker_unprofiled": _split(0.6, 0.0)}

@@ -69,6 +69,12 @@ def test_make_dev_serves_the_tiny_lora_adapters_on_llm_vllm_only():
     assert "ADAPTERS_PATH" not in WorkerSpec.from_repo("llm-vllm-embedding").env, "the adapters are the Llama's"
 
 
+def test_an_images_env_leaves_out_the_local_fixture_folders_the_image_names_itself():
+    spec = WorkerSpec.from_repo("llm-vllm")
+    assert {"MODEL_PATH", "ADAPTERS_PATH"} <= set(spec.env)
+    assert spec.image_env() == {k: v for k, v in spec.env.items() if k not in ("MODEL_PATH", "ADAPTERS_PATH")}
+
+
 def test_a_worker_toml_variant_runs_the_same_package_on_its_own_fixture_with_its_env_over_the_workers():
     from devkit import fixtures, manifest
 
