@@ -37,7 +37,10 @@ if __name__ == "__main__":
     llm = LLM(model=folder, enforce_eager=True, dtype="float32", max_model_len=512)
     full = [o.outputs.embedding for o in llm.embed(texts)]
     short = [o.outputs.embedding for o in llm.embed(texts, pooling_params=PoolingParams(dimensions=dimensions))]
-    print("VECTORS" + json.dumps({"full": full, "short": short}))
+    print("VECTORS" + json.dumps({"full": full, "short": short}), flush=True)
+    # Shut the engine core down before the interpreter exits: left to the exit, its threads were sometimes
+    # still joinable and the process aborted ("terminate called without an active exception").
+    llm.llm_engine.engine_core.shutdown()
 """
 
 
