@@ -276,12 +276,17 @@ def bake(model_id: str, revision: str, out: Path, *, local: Path | None = None, 
     return selected
 
 
+def _tables(text: str, flag: str) -> dict:
+    """The JSON object of model.toml tables that ``flag`` passes (.ci/bake_env.py writes it)."""
+    try:
+        return json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{flag} is not JSON: {exc}") from None
+
+
 def extra_models(text: str) -> list[Model]:
     """The extra models of a ``--extras`` JSON object (model.toml's tables, as .ci/bake_env.py passes them)."""
-    try:
-        tables = json.loads(text or "{}")
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"--extras is not JSON: {exc}") from None
+    tables = _tables(text, "--extras")
     models = []
     for name, table in sorted(tables.items()):
         if not _EXTRA_NAME.match(name) or name in (MAIN, ADAPTERS):
@@ -295,10 +300,7 @@ def extra_models(text: str) -> list[Model]:
 def adapter_models(text: str) -> list[Model]:
     """The LoRA adapters of an ``--adapters`` JSON object (model.toml's ``[adapters.<name>]``), each a model
     named ``adapters/<name>``: baked into that folder, from that folder of the local extras."""
-    try:
-        tables = json.loads(text or "{}")
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"--adapters is not JSON: {exc}") from None
+    tables = _tables(text, "--adapters")
     models = []
     for name, table in sorted(tables.items()):
         if not _ADAPTER_NAME.match(name):

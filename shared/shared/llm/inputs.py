@@ -49,6 +49,13 @@ class ChatMessage(WorkerInput):
         return "".join(part.text for part in self.content)
 
 
+def stop_as_list(value: Any) -> Any:
+    """``stop`` as requests send it (none, a string or a list), as the list the models validate."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else value
+
+
 class Sampling(WorkerInput):
     """How to generate; the same fields, bounds and defaults in the native and OpenAI inputs."""
 
@@ -79,9 +86,7 @@ class Sampling(WorkerInput):
     @field_validator("stop", mode="before")
     @classmethod
     def _stop_as_list(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        return [value] if isinstance(value, str) else value
+        return stop_as_list(value)
 
     def sampling(self) -> Sampling:
         """Just the sampling fields (subclasses carry request fields too)."""

@@ -38,6 +38,7 @@ from shared.llm.inputs import (
     ChatMessage,
     Sampling,
     StructuredOutputs,
+    stop_as_list,
 )
 from shared.llm.openai import CHAT_ROUTE, COMPLETIONS_ROUTE, StreamOptions
 from shared.validation import WorkerInput, markdown_table, problems_from
@@ -112,9 +113,7 @@ class VllmSamplingParams(WorkerInput):
     @field_validator("stop", mode="before")
     @classmethod
     def _stop_as_list(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        return [value] if isinstance(value, str) else value
+        return stop_as_list(value)
 
     @field_validator("stop")
     @classmethod
